@@ -1,0 +1,58 @@
+# FerryMQ top-level commands. CMake does the building; this file only names
+# the everyday jobs so that a fresh Debian 12 machine needs one command each.
+PRESET ?= debug
+JOBS   ?= $(shell nproc)
+
+.PHONY: all deps build test test-asan test-fuzz fuzz-build bench-codec run format clean
+
+all: build
+
+deps:
+	bash scripts/deps.sh
+
+build: deps
+	cmake --preset $(PRESET) >/dev/null
+	cmake --build --preset $(PRESET) -j $(JOBS)
+
+# Builds everything and runs every test (unit, corpus replays, integration).
+test: deps
+	cmake --preset debug >/dev/null
+	cmake --build --preset debug -j $(JOBS)
+	ctest --preset debug -j $(JOBS)
+
+# The same tests under AddressSanitizer + UndefinedBehaviorSanitizer.
+test-asan: deps
+	cmake --preset asan-ubsan >/dev/null
+	cmake --build --preset asan-ubsan -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --preset asan-ubsan -j $(JOBS)
+
+# libFuzzer targets (clang); CTest replays the checked-in corpora through them.
+fuzz-build: deps
+	cmake --preset fuzz >/dev/null
+	cmake --build --preset fuzz -j $(JOBS)
+
+test-fuzz: fuzz-build
+	ctest --preset fuzz -j $(JOBS)
+
+# Codec micro-benchmark (release build); not part of `make test`.
+bench-codec: deps
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j $(JOBS) --target codec_bench
+	build/release/bench/codec_bench
+
+# Builds a release broker and runs it in the foreground on 127.0.0.1:1883.
+run: deps
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j $(JOBS) --target ferrymq
+	build/release/src/broker/ferrymq --listen 127.0.0.1:1883 $(ARGS)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build
+
+# The main job. Until the operator lands (issue 7) it runs the codec benchmark.
+.PHONY: demo
+demo: bench-codec

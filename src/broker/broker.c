@@ -1,0 +1,151 @@
+/* The broker's protocol state and its periodic work. */
+#include "broker/broker.h"
+#include "broker/conn.h"
+#include "broker/deliver.h"
+#include "broker/log.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+uint64_t fb_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+fb_broker_t *fb_broker_new(const fb_config_t *cfg)
+{
+    fb_broker_t *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->cfg = cfg;
+    b->now_ms = fb_now_ms();
+    b->max_connections = cfg->max_connections ? cfg->max_connections : UINT32_MAX;
+    b->sessions = fb_map_new();
+    b->subs = fb_subtab_new();
+    b->retained = fb_retain_new();
+    if (!b->sessions || !b->subs || !b->retained) {
+        fb_broker_free(b);
+        return NULL;
+    }
+    return b;
+}
+
+static void release_msg(void *m)
+{
+    fb_msg_unref(m);
+}
+
+void fb_broker_free(fb_broker_t *b)
+{
+    if (!b)
+        return;
+    if (b->sessions) {
+        size_t pos = 0;
+        const void *k;
+        size_t kl;
+        void *v;
+        while (fb_map_next(b->sessions, &pos, &k, &kl, &v))
+            fb_session_free(v);
+        fb_map_free(b->sessions);
+    }
+    fb_subtab_free(b->subs);
+    if (b->retained)
+        fb_retain_free(b->retained, release_msg);
+    free(b->route_scratch);
+    free(b);
+}
+
+void fb_broker_session_drop(fb_broker_t *b, fb_session_t *s)
+{
+    for (uint32_t i = 0; i < s->n_subs; i++)
+        fb_subtab_remove(b->subs, (fmq_bytes_t){(const uint8_t *)s->subs[i].filter, s->subs[i].len},
+                         s);
+    fb_map_del(b->sessions, s->client_id, s->id_len);
+    fb_session_free(s);
+}
+
+void fb_broker_retain(fb_broker_t *b, fb_msg_t *m)
+{
+    void *old = NULL;
+    bool clear = m->payload.len == 0; /* [MQTT-3.3.1-6] */
+    if (fb_retain_set(b->retained, m->topic, clear ? NULL : m, &old) != 0) {
+        FB_WARN("out of memory storing a retained message on %.*s", (int)m->topic.len,
+                (const char *)m->topic.ptr);
+        return;
+    }
+    if (!clear)
+        fb_msg_ref(m);
+    fb_msg_unref(old);
+}
+
+void fb_broker_publish_will(fb_broker_t *b, fb_session_t *s)
+{
+    fb_msg_t *will = s->will;
+    if (!will)
+        return;
+    s->will = NULL;
+    s->will_at_ms = 0;
+    b->stats.wills_published++;
+    if (will->retain)
+        fb_broker_retain(b, will);
+    fb_broker_route(b, will);
+    fb_msg_unref(will);
+}
+
+void fb_broker_tick(fb_broker_t *b, uint64_t now_ms)
+{
+    b->now_ms = now_ms;
+    for (fb_conn_t *c = b->conns; c; c = c->next) {
+        if (c->state == FB_CONN_NEW && now_ms - c->opened_ms > b->cfg->connect_timeout_ms) {
+            FB_INFO("%s: no CONNECT within %u ms", c->peer, b->cfg->connect_timeout_ms);
+            fb_conn_close(c, 0, NULL);
+        } else if (c->state == FB_CONN_ACTIVE && c->keep_alive &&
+                   now_ms - c->last_rx_ms > (uint64_t)c->keep_alive * 1500u) {
+            /* [MQTT-3.1.2-22] (5.0: -24): one and a half times Keep Alive */
+            FB_INFO("%s: keep alive expired", c->peer);
+            fb_conn_close(c, FMQ_RC_KEEP_ALIVE_TIMEOUT, "keep alive timeout");
+        }
+    }
+    size_t pos = 0;
+    const void *k;
+    size_t kl;
+    void *v;
+    while (fb_map_next(b->sessions, &pos, &k, &kl, &v)) {
+        fb_session_t *s = v;
+        if (s->conn)
+            continue;
+        if (s->will_at_ms && now_ms >= s->will_at_ms)
+            fb_broker_publish_will(b, s);
+        if (s->expiry != FB_EXPIRY_NEVER &&
+            now_ms - s->offline_since_ms >= (uint64_t)s->expiry * 1000u) {
+            fb_broker_publish_will(b, s);
+            b->stats.sessions_expired++;
+            fb_broker_session_drop(b, s);
+        }
+    }
+}
+
+void fb_broker_flush(fb_broker_t *b)
+{
+    while (b->dirty) {
+        fb_conn_t *c = b->dirty;
+        b->dirty = c->dirty_next;
+        c->dirty = false;
+        if (c->out_len) {
+            if (c->ops->send(c->tctx, c->out, c->out_len) != 0 && c->state != FB_CONN_CLOSING)
+                fb_conn_close(c, 0, NULL);
+            c->out_len = 0;
+        }
+        if (c->state == FB_CONN_CLOSING)
+            c->ops->close(c->tctx);
+    }
+}
+
+void fb_broker_shutdown(fb_broker_t *b)
+{
+    b->shutting_down = true;
+    for (fb_conn_t *c = b->conns; c; c = c->next)
+        fb_conn_close(c, FMQ_RC_SERVER_SHUTTING_DOWN, "server shutting down");
+}

@@ -1,0 +1,85 @@
+/*
+ * The broker's protocol state: sessions, subscriptions, retained messages,
+ * connections, counters. No libuv here: server.c owns the loop, sockets and
+ * timers and calls in (fb_broker_tick, fb_broker_flush, the conn.h entry
+ * points), so tests and fuzzers can drive a broker without any I/O.
+ *
+ * Ownership: fb_broker_new copies nothing from cfg it does not own: the
+ * broker keeps a pointer to the caller's fb_config_t, which must outlive it.
+ */
+#ifndef FB_BROKER_H
+#define FB_BROKER_H
+
+#include "broker/config.h"
+#include "broker/map.h"
+#include "broker/retain.h"
+#include "broker/session.h"
+#include "broker/subs.h"
+
+struct fb_conn;
+
+typedef struct fb_stats {
+    uint64_t conns_accepted, conns_refused, conns_closed;
+    uint64_t msgs_in[3], msgs_out[3];       /* PUBLISH packets by QoS */
+    uint64_t msgs_dropped;                   /* queue limit, expiry, write backlog */
+    uint64_t bytes_in, bytes_out;
+    uint64_t takeovers, sessions_expired, wills_published;
+    uint64_t protocol_errors;
+} fb_stats_t;
+
+/* Returns FMQ_RC_SUCCESS or a CONNACK reason (0x86, 0x87, ...). */
+typedef uint8_t (*fb_auth_fn)(void *ctx, fmq_bytes_t client_id, const fmq_bytes_t *username,
+                              const fmq_bytes_t *password);
+
+typedef struct fb_conn_list {
+    struct fb_conn *head;
+} fb_conn_list_t;
+
+typedef struct fb_broker {
+    const fb_config_t *cfg;
+    uint64_t now_ms;               /* wall clock, refreshed by the server */
+    fb_map_t *sessions;            /* client id -> fb_session_t */
+    fb_subtab_t *subs;
+    fb_retain_t *retained;
+    struct fb_conn *conns;         /* every live connection (doubly linked) */
+    struct fb_conn *dirty;         /* connections with unflushed output (singly linked) */
+    uint32_t n_conns;
+    uint32_t max_connections;
+    uint64_t fanout_seq;           /* router: one number per routed message */
+    void *route_scratch;           /* router: reused target array (deliver.c) */
+    uint32_t route_cap;
+    uint64_t next_client_seq;      /* assigned client identifiers */
+    fb_auth_fn auth;
+    void *auth_ctx;
+    bool shutting_down;
+    fb_stats_t stats;
+} fb_broker_t;
+
+fb_broker_t *fb_broker_new(const fb_config_t *cfg);
+/* Frees every session, message and table. Connections must be gone. */
+void fb_broker_free(fb_broker_t *b);
+
+/* Once a second (or more): keep alive, connect timeouts, delayed wills,
+ * session expiry. */
+void fb_broker_tick(fb_broker_t *b, uint64_t now_ms);
+/* Hands every connection's pending output to its transport. */
+void fb_broker_flush(fb_broker_t *b);
+
+/* Routes a message to every matching subscription (and stores it when
+ * retained). Takes no reference from the caller. Returns the number of
+ * sessions it reached. */
+uint32_t fb_broker_route(fb_broker_t *b, fb_msg_t *m);
+/* Retained store update for a RETAIN publish: empty payload clears. */
+void fb_broker_retain(fb_broker_t *b, fb_msg_t *m);
+
+/* Removes a session from the table and the router and frees it. */
+void fb_broker_session_drop(fb_broker_t *b, fb_session_t *s);
+/* Publishes a session's will now (and clears it). */
+void fb_broker_publish_will(fb_broker_t *b, fb_session_t *s);
+
+/* Starts SIGTERM handling: v5 clients get DISCONNECT 0x8B, all close. */
+void fb_broker_shutdown(fb_broker_t *b);
+
+/* Wall clock in ms (CLOCK_REALTIME). */
+uint64_t fb_now_ms(void);
+#endif

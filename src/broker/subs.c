@@ -1,0 +1,717 @@
+/*
+ * Subscription table: a trie with one node per topic-filter level.
+ *
+ * A node keeps its literal children in a dense array (cheap iteration,
+ * O(1) removal by moving the last one into the hole) and, once there are more
+ * than FB_SMALL of them, an open-addressing index over that array keyed by
+ * the level's hash. Most nodes have a handful of children and a linear scan
+ * wins there; a broker with 100k filters also has nodes with tens of
+ * thousands ("devices/{id}/..."), where only hashing keeps matching O(levels).
+ * Clients choose the levels, so the hash is SipHash keyed per table. The '+'
+ * and '#' children have their own pointers: matching wants them at every
+ * level.
+ *
+ * Subscribers of a filter (and members of a shared group) use the same
+ * array-plus-index scheme keyed by the subscriber pointer, so a filter that
+ * 20k sessions subscribe to still adds and removes in O(1).
+ *
+ * A node stores its own level only; a node with plain subscribers also
+ * keeps a copy of its filter string (as a shared group does of its
+ * "$share/..." string) so that each_filter needs no buffer. Storing every
+ * node's whole path would cost O(levels^2) bytes for one deep filter.
+ * Nodes know their parent and their index in the parent's array, so every
+ * walk (match, each_filter, free) is iterative: no recursion, however many
+ * levels a filter has.
+ *
+ * Callbacks must not modify the table they are called from.
+ */
+#include "broker/subs.h"
+#include "broker/hash.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define FB_SMALL 8u /* up to this many entries a linear scan beats hashing */
+#define FB_NONE UINT32_MAX
+#define FB_SHARE_PREFIX_LEN 7u /* "$share/" */
+
+/* Index slot: which array position holds an entry with this hash. */
+typedef struct fb_ix {
+    uint32_t hash;
+    uint32_t pos1; /* position + 1; 0 = free slot */
+} fb_ix_t;
+
+typedef struct fb_sub {
+    void *who;
+    fb_sub_opts_t o;
+} fb_sub_t;
+
+/* Subscribers of one filter: dense array, plus an index once large. */
+typedef struct fb_slist {
+    fb_sub_t *v;
+    fb_ix_t *ix; /* NULL until the list outgrows FB_SMALL */
+    uint32_t n, cap, icap;
+} fb_slist_t;
+
+typedef struct fb_group {
+    fb_slist_t members;
+    uint32_t cursor;   /* round-robin position in members */
+    uint32_t name_len; /* the name is full[FB_SHARE_PREFIX_LEN ..] */
+    uint32_t full_len;
+    uint8_t full[];    /* the whole "$share/{group}/{filter}" */
+} fb_group_t;
+
+typedef struct fb_node fb_node_t;
+struct fb_node {
+    fb_node_t *parent;       /* NULL for the root */
+    fb_node_t *plus, *hash;  /* the '+' and '#' children */
+    fb_node_t **kids;        /* literal children */
+    fb_ix_t *kix;            /* index over kids, NULL while small */
+    uint32_t nkids, kcap, kicap;
+    uint32_t pidx;           /* position in parent->kids (literal children only) */
+    uint32_t level_hash;
+    uint32_t level_len;
+    uint32_t filter_len;
+    uint8_t *filter;         /* the plain filter string while subs.n > 0 */
+    uint32_t ngroups, gcap;
+    fb_group_t **groups;     /* shared groups on this filter, few: scanned */
+    fb_slist_t subs;         /* plain subscribers */
+    uint8_t level[];
+};
+
+struct fb_subtab {
+    fb_node_t *root;
+    uint64_t key[2]; /* SipHash key for levels, mixing key for pointers */
+    size_t count;    /* (filter, subscriber) pairs */
+    size_t nfilters; /* distinct filter strings */
+};
+
+
+static uint32_t fb_level_hash(const uint64_t key[2], const uint8_t *lv, uint32_t len)
+{
+    return (uint32_t)fb_siphash(key, lv, len);
+}
+
+/* Session addresses are not chosen by clients: a keyed mix is enough. */
+static uint32_t fb_ptr_hash(const uint64_t key[2], const void *p)
+{
+    return (uint32_t)fb_hash_mix64((uint64_t)(uintptr_t)p ^ key[1]);
+}
+
+/* ---- open-addressing index over a dense array (load <= 50%) ---- */
+
+static uint32_t fb_ix_cap_for(uint32_t n)
+{
+    uint32_t cap = 16;
+    while (cap < 2 * n)
+        cap *= 2;
+    return cap;
+}
+
+static void fb_ix_put(fb_ix_t *ix, uint32_t cap, uint32_t hash, uint32_t pos)
+{
+    uint32_t mask = cap - 1, s = hash & mask;
+    while (ix[s].pos1)
+        s = (s + 1) & mask;
+    ix[s] = (fb_ix_t){hash, pos + 1};
+}
+
+/* The slot that points at array position `pos` (it must be there). */
+static uint32_t fb_ix_slot(const fb_ix_t *ix, uint32_t cap, uint32_t hash, uint32_t pos)
+{
+    uint32_t mask = cap - 1, s = hash & mask;
+    while (ix[s].pos1 != pos + 1)
+        s = (s + 1) & mask;
+    return s;
+}
+
+/* Backward-shift deletion: later entries of the probe run move up, so the
+ * index never needs tombstones. */
+static void fb_ix_del(fb_ix_t *ix, uint32_t cap, uint32_t s)
+{
+    uint32_t mask = cap - 1, hole = s;
+    for (uint32_t j = (s + 1) & mask; ix[j].pos1; j = (j + 1) & mask) {
+        uint32_t home = ix[j].hash & mask;
+        /* The entry may fill the hole unless its home lies after the hole
+         * (cyclically), i.e. between the hole and itself. */
+        if (((j - home) & mask) >= ((j - hole) & mask)) {
+            ix[hole] = ix[j];
+            hole = j;
+        }
+    }
+    ix[hole].pos1 = 0;
+}
+
+/* ---- subscriber lists ---- */
+
+static uint32_t fb_slist_find(const fb_slist_t *l, const void *who, const uint64_t key[2])
+{
+    if (!l->ix) {
+        for (uint32_t i = 0; i < l->n; i++)
+            if (l->v[i].who == who)
+                return i;
+        return FB_NONE;
+    }
+    uint32_t h = fb_ptr_hash(key, who), mask = l->icap - 1;
+    for (uint32_t s = h & mask; l->ix[s].pos1; s = (s + 1) & mask) {
+        uint32_t pos = l->ix[s].pos1 - 1;
+        if (l->ix[s].hash == h && l->v[pos].who == who)
+            return pos;
+    }
+    return FB_NONE;
+}
+
+/* Makes room for one more subscriber, so that fb_slist_push cannot fail.
+ * Growing is invisible to readers, so a failure leaves the list as it was. */
+static int fb_slist_reserve(fb_slist_t *l, const uint64_t key[2])
+{
+    if (l->n >= UINT32_MAX / 4)
+        return -1;
+    if (l->n == l->cap) {
+        uint32_t cap = l->cap ? l->cap * 2 : 2;
+        fb_sub_t *v = realloc(l->v, (size_t)cap * sizeof *v);
+        if (!v)
+            return -1;
+        l->v = v;
+        l->cap = cap;
+    }
+    uint32_t want = l->n + 1;
+    if ((l->ix || want > FB_SMALL) && 2 * want > l->icap) {
+        uint32_t icap = fb_ix_cap_for(want);
+        fb_ix_t *ix = calloc(icap, sizeof *ix);
+        if (!ix)
+            return -1;
+        for (uint32_t i = 0; i < l->n; i++)
+            fb_ix_put(ix, icap, fb_ptr_hash(key, l->v[i].who), i);
+        free(l->ix);
+        l->ix = ix;
+        l->icap = icap;
+    }
+    return 0;
+}
+
+static void fb_slist_push(fb_slist_t *l, void *who, const fb_sub_opts_t *o, const uint64_t key[2])
+{
+    uint32_t pos = l->n++;
+    l->v[pos] = (fb_sub_t){who, *o};
+    if (l->ix)
+        fb_ix_put(l->ix, l->icap, fb_ptr_hash(key, who), pos);
+}
+
+static void fb_slist_free(fb_slist_t *l)
+{
+    free(l->v);
+    free(l->ix);
+    *l = (fb_slist_t){0};
+}
+
+static void fb_slist_remove_at(fb_slist_t *l, uint32_t pos, const uint64_t key[2])
+{
+    uint32_t last = l->n - 1;
+    if (l->ix) {
+        fb_ix_del(l->ix, l->icap,
+                  fb_ix_slot(l->ix, l->icap, fb_ptr_hash(key, l->v[pos].who), pos));
+        if (pos != last)
+            l->ix[fb_ix_slot(l->ix, l->icap, fb_ptr_hash(key, l->v[last].who), last)].pos1 =
+                pos + 1;
+    }
+    l->v[pos] = l->v[last];
+    l->n = last;
+    if (l->n == 0)
+        fb_slist_free(l); /* a filter nobody uses should not keep its arrays */
+}
+
+/* ---- groups ---- */
+
+static fb_group_t *fb_group_new(fmq_bytes_t full, uint32_t name_len)
+{
+    fb_group_t *g = calloc(1, sizeof *g + full.len);
+    if (!g)
+        return NULL;
+    memcpy(g->full, full.ptr, full.len);
+    g->full_len = full.len;
+    g->name_len = name_len;
+    return g;
+}
+
+static void fb_group_free(fb_group_t *g)
+{
+    fb_slist_free(&g->members);
+    free(g);
+}
+
+static uint32_t fb_group_find(const fb_node_t *n, fmq_bytes_t name)
+{
+    for (uint32_t i = 0; i < n->ngroups; i++) {
+        const fb_group_t *g = n->groups[i];
+        if (g->name_len == name.len &&
+            memcmp(g->full + FB_SHARE_PREFIX_LEN, name.ptr, name.len) == 0)
+            return i;
+    }
+    return FB_NONE;
+}
+
+/* One member, round-robin: the cursor moves past whoever was chosen, so
+ * consecutive messages spread evenly over the eligible members. */
+static const fb_sub_t *fb_group_pick(fb_group_t *g, fb_eligible_cb eligible, void *ctx)
+{
+    const fb_slist_t *l = &g->members;
+    uint32_t start = g->cursor % l->n;
+    if (eligible) {
+        for (uint32_t i = 0; i < l->n; i++) {
+            uint32_t j = (start + i) % l->n;
+            if (eligible(ctx, l->v[j].who)) {
+                g->cursor = (j + 1) % l->n;
+                return &l->v[j];
+            }
+        }
+    }
+    g->cursor = (start + 1) % l->n;
+    return &l->v[start];
+}
+
+/* ---- nodes ---- */
+
+static bool fb_level_is(const fb_node_t *n, const uint8_t *lv, uint32_t len)
+{
+    return n->level_len == len && (len == 0 || memcmp(n->level, lv, len) == 0);
+}
+
+/* A child node for level lv of `parent` (not linked in yet). */
+static fb_node_t *fb_node_new(fb_node_t *parent, const uint8_t *lv, uint32_t len,
+                              uint32_t level_hash)
+{
+    fb_node_t *c = calloc(1, sizeof *c + len);
+    if (!c)
+        return NULL;
+    if (len)
+        memcpy(c->level, lv, len);
+    c->parent = parent;
+    c->level_len = len;
+    c->level_hash = level_hash;
+    return c;
+}
+
+/* Frees one node and what it owns, not its children. */
+static void fb_node_free(fb_node_t *n)
+{
+    fb_slist_free(&n->subs);
+    free(n->filter);
+    for (uint32_t i = 0; i < n->ngroups; i++)
+        fb_group_free(n->groups[i]);
+    free(n->groups);
+    free(n->kids);
+    free(n->kix);
+    free(n);
+}
+
+static bool fb_node_empty(const fb_node_t *n)
+{
+    return !n->plus && !n->hash && n->nkids == 0 && n->subs.n == 0 && n->ngroups == 0;
+}
+
+static fb_node_t *fb_kid_find(const fb_node_t *n, const uint8_t *lv, uint32_t len,
+                              const uint64_t key[2])
+{
+    if (!n->kix) {
+        for (uint32_t i = 0; i < n->nkids; i++)
+            if (fb_level_is(n->kids[i], lv, len))
+                return n->kids[i];
+        return NULL;
+    }
+    uint32_t h = fb_level_hash(key, lv, len), mask = n->kicap - 1;
+    for (uint32_t s = h & mask; n->kix[s].pos1; s = (s + 1) & mask) {
+        fb_node_t *c = n->kids[n->kix[s].pos1 - 1];
+        if (n->kix[s].hash == h && fb_level_is(c, lv, len))
+            return c;
+    }
+    return NULL;
+}
+
+/* Room for one more literal child, so that fb_kid_push cannot fail. */
+static int fb_kid_reserve(fb_node_t *n)
+{
+    if (n->nkids >= UINT32_MAX / 4)
+        return -1;
+    if (n->nkids == n->kcap) {
+        uint32_t cap = n->kcap ? n->kcap * 2 : 2;
+        fb_node_t **kids = realloc(n->kids, (size_t)cap * sizeof *kids);
+        if (!kids)
+            return -1;
+        n->kids = kids;
+        n->kcap = cap;
+    }
+    uint32_t want = n->nkids + 1;
+    if ((n->kix || want > FB_SMALL) && 2 * want > n->kicap) {
+        uint32_t icap = fb_ix_cap_for(want);
+        fb_ix_t *ix = calloc(icap, sizeof *ix);
+        if (!ix)
+            return -1;
+        for (uint32_t i = 0; i < n->nkids; i++)
+            fb_ix_put(ix, icap, n->kids[i]->level_hash, i);
+        free(n->kix);
+        n->kix = ix;
+        n->kicap = icap;
+    }
+    return 0;
+}
+
+static void fb_kid_push(fb_node_t *n, fb_node_t *c)
+{
+    c->pidx = n->nkids++;
+    n->kids[c->pidx] = c;
+    if (n->kix)
+        fb_ix_put(n->kix, n->kicap, c->level_hash, c->pidx);
+}
+
+static void fb_kid_remove(fb_node_t *n, fb_node_t *c)
+{
+    uint32_t pos = c->pidx, last = n->nkids - 1;
+    fb_node_t *moved = n->kids[last];
+    if (n->kix) {
+        fb_ix_del(n->kix, n->kicap, fb_ix_slot(n->kix, n->kicap, c->level_hash, pos));
+        if (pos != last)
+            n->kix[fb_ix_slot(n->kix, n->kicap, moved->level_hash, last)].pos1 = pos + 1;
+    }
+    n->kids[pos] = moved;
+    moved->pidx = pos;
+    n->nkids = last;
+    if (last == 0) {
+        free(n->kids);
+        free(n->kix);
+        n->kids = NULL;
+        n->kix = NULL;
+        n->kcap = n->kicap = 0;
+    }
+}
+
+/* Removes n and its ancestors while they hold nothing (never the root). */
+static void fb_prune(fb_subtab_t *t, fb_node_t *n)
+{
+    while (n != t->root && fb_node_empty(n)) {
+        fb_node_t *p = n->parent;
+        if (p->plus == n)
+            p->plus = NULL;
+        else if (p->hash == n)
+            p->hash = NULL;
+        else
+            fb_kid_remove(p, n);
+        fb_node_free(n);
+        n = p;
+    }
+}
+
+/* Children in a fixed order: literal ones, then '+', then '#'. */
+static fb_node_t *fb_first_child(const fb_node_t *n)
+{
+    return n->nkids ? n->kids[0] : n->plus ? n->plus : n->hash;
+}
+
+static fb_node_t *fb_next_sibling(const fb_node_t *c)
+{
+    const fb_node_t *p = c->parent;
+    if (c == p->hash)
+        return NULL;
+    if (c == p->plus)
+        return p->hash;
+    if (c->pidx + 1 < p->nkids)
+        return p->kids[c->pidx + 1];
+    return p->plus ? p->plus : p->hash;
+}
+
+/* The end of the level of s[0..len) that begins at `start`. */
+static uint32_t fb_level_end(const uint8_t *s, uint32_t len, uint32_t start)
+{
+    const uint8_t *slash = start < len ? memchr(s + start, '/', len - start) : NULL;
+    return slash ? (uint32_t)(slash - s) : len;
+}
+
+/* The node for filter f (without "$share/g/"). With `create`, missing nodes
+ * are made and NULL means memory ran out (the table is left as it was);
+ * without, NULL means there is no such node. */
+static fb_node_t *fb_walk(fb_subtab_t *t, fmq_bytes_t f, bool create)
+{
+    const uint8_t *s = f.ptr ? f.ptr : (const uint8_t *)"";
+    fb_node_t *n = t->root;
+    for (uint32_t start = 0; start <= f.len;) {
+        uint32_t end = fb_level_end(s, f.len, start), len = end - start;
+        const uint8_t *lv = s + start;
+        fb_node_t **slot = NULL, *c;
+        if (len == 1 && lv[0] == '+')
+            slot = &n->plus;
+        else if (len == 1 && lv[0] == '#')
+            slot = &n->hash;
+        if (slot) {
+            c = *slot;
+            if (!c && create) {
+                if (!(c = fb_node_new(n, lv, len, 0)))
+                    goto fail;
+                *slot = c;
+            }
+        } else {
+            c = fb_kid_find(n, lv, len, t->key);
+            if (!c && create) {
+                if (fb_kid_reserve(n) != 0 ||
+                    !(c = fb_node_new(n, lv, len, fb_level_hash(t->key, lv, len))))
+                    goto fail;
+                fb_kid_push(n, c);
+            }
+        }
+        if (!c)
+            return NULL;
+        n = c;
+        start = end + 1;
+    }
+    return n;
+fail:
+    fb_prune(t, n); /* the nodes made so far are empty */
+    return NULL;
+}
+
+/* ---- public API ---- */
+
+fb_subtab_t *fb_subtab_new(void)
+{
+    fb_subtab_t *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    if (!(t->root = calloc(1, sizeof *t->root))) {
+        free(t);
+        return NULL;
+    }
+    fb_hash_seed(t->key, t);
+    return t;
+}
+
+static fb_node_t *fb_leftmost_leaf(fb_node_t *n)
+{
+    for (fb_node_t *c; (c = fb_first_child(n));)
+        n = c;
+    return n;
+}
+
+void fb_subtab_free(fb_subtab_t *t)
+{
+    if (!t)
+        return;
+    /* Post-order: a node goes once all its children have; the next sibling
+     * is read before freeing, while the parent's arrays are intact. */
+    fb_node_t *n = fb_leftmost_leaf(t->root);
+    while (n != t->root) {
+        fb_node_t *p = n->parent, *s = fb_next_sibling(n);
+        fb_node_free(n);
+        n = s ? fb_leftmost_leaf(s) : p;
+    }
+    fb_node_free(t->root);
+    free(t);
+}
+
+int fb_subtab_add(fb_subtab_t *t, fmq_bytes_t filter, void *subscriber, const fb_sub_opts_t *o)
+{
+    fmq_bytes_t group, inner;
+    bool shared = fmq_topic_share_split(filter, &group, &inner);
+    fb_node_t *n = fb_walk(t, shared ? inner : filter, true);
+    if (!n)
+        return -1;
+    if (!shared) {
+        fb_slist_t *l = &n->subs;
+        uint32_t i = fb_slist_find(l, subscriber, t->key);
+        if (i != FB_NONE) {
+            l->v[i].o = *o;
+            return 0;
+        }
+        bool first = l->n == 0;
+        uint8_t *copy = NULL;
+        if (first && !(copy = malloc(filter.len ? filter.len : 1))) {
+            fb_prune(t, n);
+            return -1;
+        }
+        if (fb_slist_reserve(l, t->key) != 0) {
+            free(copy);
+            fb_prune(t, n);
+            return -1;
+        }
+        if (first) {
+            if (filter.len)
+                memcpy(copy, filter.ptr, filter.len);
+            n->filter = copy;
+            n->filter_len = filter.len;
+        }
+        fb_slist_push(l, subscriber, o, t->key);
+        t->count++;
+        t->nfilters += first;
+        return FB_SUB_ADDED | (first ? FB_SUB_FILTER_FIRST : 0);
+    }
+    uint32_t gi = fb_group_find(n, group);
+    if (gi != FB_NONE) {
+        fb_slist_t *l = &n->groups[gi]->members;
+        uint32_t i = fb_slist_find(l, subscriber, t->key);
+        if (i != FB_NONE) {
+            l->v[i].o = *o;
+            return 0;
+        }
+        if (fb_slist_reserve(l, t->key) != 0)
+            return -1; /* the group keeps n alive: nothing to prune */
+        fb_slist_push(l, subscriber, o, t->key);
+        t->count++;
+        return FB_SUB_ADDED;
+    }
+    /* A new group: everything that can fail happens before it is linked. */
+    if (n->ngroups == n->gcap) {
+        uint32_t cap = n->gcap ? n->gcap * 2 : 1;
+        fb_group_t **groups = realloc(n->groups, (size_t)cap * sizeof *groups);
+        if (!groups) {
+            fb_prune(t, n);
+            return -1;
+        }
+        n->groups = groups;
+        n->gcap = cap;
+    }
+    fb_group_t *g = fb_group_new(filter, group.len);
+    if (!g || fb_slist_reserve(&g->members, t->key) != 0) {
+        if (g)
+            fb_group_free(g);
+        fb_prune(t, n);
+        return -1;
+    }
+    fb_slist_push(&g->members, subscriber, o, t->key);
+    n->groups[n->ngroups++] = g;
+    t->count++;
+    t->nfilters++;
+    return FB_SUB_ADDED | FB_SUB_FILTER_FIRST;
+}
+
+int fb_subtab_remove(fb_subtab_t *t, fmq_bytes_t filter, void *subscriber)
+{
+    fmq_bytes_t group, inner;
+    bool shared = fmq_topic_share_split(filter, &group, &inner);
+    fb_node_t *n = fb_walk(t, shared ? inner : filter, false);
+    if (!n)
+        return 0;
+    if (!shared) {
+        uint32_t i = fb_slist_find(&n->subs, subscriber, t->key);
+        if (i == FB_NONE)
+            return 0;
+        fb_slist_remove_at(&n->subs, i, t->key);
+        t->count--;
+        if (n->subs.n > 0)
+            return FB_SUB_REMOVED;
+        free(n->filter);
+        n->filter = NULL;
+        n->filter_len = 0;
+        t->nfilters--;
+        fb_prune(t, n);
+        return FB_SUB_REMOVED | FB_SUB_FILTER_LAST;
+    }
+    uint32_t gi = fb_group_find(n, group);
+    if (gi == FB_NONE)
+        return 0;
+    fb_group_t *g = n->groups[gi];
+    uint32_t i = fb_slist_find(&g->members, subscriber, t->key);
+    if (i == FB_NONE)
+        return 0;
+    fb_slist_remove_at(&g->members, i, t->key);
+    t->count--;
+    if (g->members.n > 0)
+        return FB_SUB_REMOVED;
+    fb_group_free(g);
+    n->groups[gi] = n->groups[--n->ngroups];
+    if (n->ngroups == 0) {
+        free(n->groups);
+        n->groups = NULL;
+        n->gcap = 0;
+    }
+    t->nfilters--;
+    fb_prune(t, n);
+    return FB_SUB_REMOVED | FB_SUB_FILTER_LAST;
+}
+
+static void fb_report(fb_node_t *n, fb_eligible_cb eligible, fb_match_cb cb, void *ctx)
+{
+    for (uint32_t i = 0; i < n->subs.n; i++)
+        cb(ctx, n->subs.v[i].who, &n->subs.v[i].o, false);
+    for (uint32_t i = 0; i < n->ngroups; i++) {
+        const fb_sub_t *s = fb_group_pick(n->groups[i], eligible, ctx);
+        cb(ctx, s->who, &s->o, true);
+    }
+}
+
+/*
+ * Depth-first over the nodes that match a prefix of the topic. At a node
+ * that has consumed the levels before `start`: its '#' child matches (also
+ * when no level is left: "a/#" matches "a"); when no level is left the node
+ * itself matches; otherwise go to the literal child, then to the '+' child.
+ * Coming back up tells which one was just done: from the literal child go
+ * on to '+', from '+' go up. For topics starting with '$' the root's
+ * wildcard children are skipped ([MQTT-4.7.2-1]).
+ */
+void fb_subtab_match(fb_subtab_t *t, fmq_bytes_t topic, fb_eligible_cb eligible,
+                     fb_match_cb cb, void *ctx)
+{
+    const uint8_t *s = topic.ptr ? topic.ptr : (const uint8_t *)"";
+    uint32_t len = topic.len;
+    bool dollar = len > 0 && s[0] == '$';
+    fb_node_t *n = t->root, *from = NULL;
+    uint32_t start = 0; /* start of the next level; len + 1 when none is left */
+    for (;;) {
+        bool wild = !(dollar && n == t->root);
+        uint32_t end = start <= len ? fb_level_end(s, len, start) : start;
+        fb_node_t *next = NULL;
+        if (!from) {
+            if (wild && n->hash)
+                fb_report(n->hash, eligible, cb, ctx);
+            if (start > len)
+                fb_report(n, eligible, cb, ctx);
+            else if (!(next = fb_kid_find(n, s + start, end - start, t->key)) && wild)
+                next = n->plus;
+        } else if (from != n->plus && wild) {
+            next = n->plus;
+        }
+        if (next) {
+            n = next;
+            from = NULL;
+            start = end + 1;
+            continue;
+        }
+        if (n == t->root)
+            return;
+        /* Up one level: the parent's level ends just before `start`. */
+        uint32_t i = start - 1;
+        while (i > 0 && s[i - 1] != '/')
+            i--;
+        start = i;
+        from = n;
+        n = n->parent;
+    }
+}
+
+size_t fb_subtab_count(const fb_subtab_t *t)
+{
+    return t->count;
+}
+
+size_t fb_subtab_filter_count(const fb_subtab_t *t)
+{
+    return t->nfilters;
+}
+
+void fb_subtab_each_filter(const fb_subtab_t *t, void (*cb)(void *ctx, fmq_bytes_t filter),
+                           void *ctx)
+{
+    const fb_node_t *n = t->root;
+    for (;;) {
+        if (n->subs.n)
+            cb(ctx, (fmq_bytes_t){n->filter, n->filter_len});
+        for (uint32_t i = 0; i < n->ngroups; i++)
+            cb(ctx, (fmq_bytes_t){n->groups[i]->full, n->groups[i]->full_len});
+        const fb_node_t *next = fb_first_child(n);
+        while (!next) {
+            if (n == t->root)
+                return;
+            next = fb_next_sibling(n);
+            n = n->parent;
+        }
+        n = next;
+    }
+}

@@ -1,0 +1,987 @@
+"""Shared helpers of the ferrymq integration tests.
+
+Everything here talks to a real ferrymq process over 127.0.0.1 only:
+
+- Broker: starts ferrymq on a free loopback port, waits until the port
+  accepts, stops it with SIGTERM and checks it exits 0.
+- Raw: an MQTT client made of bytes built by hand in this file (never with
+  the project's codec), for protocol details and malformed packets.
+- Paho: Debian's python3-paho-mqtt 1.6 (these tests run under
+  /usr/bin/python3, which has it).
+- MosquittoSub / mosquitto_pub: Debian's mosquitto-clients.
+- BrokerTest: a unittest.TestCase whose every test gets its own broker;
+  main() runs a file's tests and prints the broker log of each failed test.
+
+Every wait is bounded by a deadline; nothing here asserts timings beyond
+generous timeouts.
+"""
+
+import os
+import queue
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+HOST = "127.0.0.1"
+FERRYMQ = os.environ.get("FMQ_IT_FERRYMQ", "")  # not FERRYMQ_*: those are settings
+MOSQUITTO_PUB = os.environ.get("MOSQUITTO_PUB", "mosquitto_pub")
+MOSQUITTO_SUB = os.environ.get("MOSQUITTO_SUB", "mosquitto_sub")
+WAIT = 5.0        # longest wait for something that should happen
+QUIET = 1.0       # how long to watch for something that should not happen
+
+# ---------------------------------------------------------------- the broker
+
+_logs = {}  # test id -> list of broker log paths, for main()
+_current_test = [None]
+
+
+def free_port():
+    """A loopback port nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def port_accepts(port, timeout=0.2):
+    try:
+        with socket.create_connection((HOST, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+class Broker:
+    """One ferrymq process on a free loopback port."""
+
+    def __init__(self, *args, log_level="debug"):
+        if not FERRYMQ or not os.access(FERRYMQ, os.X_OK):
+            raise RuntimeError("FMQ_IT_FERRYMQ does not name the ferrymq binary: %r" % FERRYMQ)
+        self.args = [str(a) for a in args]
+        self.log_level = log_level
+        self.proc = None
+        self.port = None
+        self.dir = tempfile.mkdtemp(prefix="fmq-it-")
+        self.log_path = os.path.join(self.dir, "ferrymq.log")
+        self.stopped_rc = None
+        self.terminated = False  # SIGTERM sent (by the test or by stop)
+
+    def start(self):
+        last = ""
+        for _attempt in range(3):  # the picked port may be taken meanwhile
+            self.port = free_port()
+            cmd = [FERRYMQ, "--listen", "%s:%d" % (HOST, self.port),
+                   "--log-level", self.log_level,
+                   "--data-dir", os.path.join(self.dir, "data")] + self.args
+            log = open(self.log_path, "ab")
+            log.write(("$ %s\n" % " ".join(cmd)).encode())
+            log.flush()
+            # Only the flags configure it: no FERRYMQ_* setting from outside.
+            env = {k: v for k, v in os.environ.items() if not k.startswith("FERRYMQ_")}
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT, env=env)
+            log.close()
+            paths = _logs.setdefault(_current_test[0], [])
+            if self.log_path not in paths:
+                paths.append(self.log_path)
+            deadline = time.monotonic() + WAIT
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    break
+                if port_accepts(self.port):
+                    return self
+                time.sleep(0.05)
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(WAIT)
+            last = self.log()
+        raise RuntimeError("ferrymq did not start listening:\n" + last)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def terminate(self):
+        """Sends SIGTERM (once)."""
+        self.terminated = True
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+
+    def wait_exit(self, timeout=WAIT):
+        """The exit status, or None when it is still running after timeout."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, timeout=WAIT):
+        """SIGTERM, then the exit status; kills it (and returns None) when it
+        does not exit within timeout."""
+        if self.proc is None:
+            return 0
+        if self.stopped_rc is not None:
+            return self.stopped_rc
+        self.terminate()
+        rc = self.wait_exit(timeout)
+        if rc is None:
+            self.proc.kill()
+            self.proc.wait(WAIT)
+        self.stopped_rc = rc
+        return rc
+
+# ------------------------------------------------------- bytes built by hand
+
+PT_CONNECT, PT_CONNACK, PT_PUBLISH, PT_PUBACK, PT_PUBREC, PT_PUBREL, PT_PUBCOMP = range(1, 8)
+PT_SUBSCRIBE, PT_SUBACK, PT_UNSUBSCRIBE, PT_UNSUBACK, PT_PINGREQ, PT_PINGRESP = range(8, 14)
+PT_DISCONNECT, PT_AUTH = 14, 15
+
+# MQTT 5 property identifiers (section 2.2.2.2) and their types.
+P_PAYLOAD_FORMAT = 0x01
+P_MESSAGE_EXPIRY = 0x02
+P_CONTENT_TYPE = 0x03
+P_RESPONSE_TOPIC = 0x08
+P_CORRELATION_DATA = 0x09
+P_SUBSCRIPTION_ID = 0x0B
+P_SESSION_EXPIRY = 0x11
+P_ASSIGNED_CLIENT_ID = 0x12
+P_SERVER_KEEP_ALIVE = 0x13
+P_AUTH_METHOD = 0x15
+P_REQUEST_PROBLEM_INFO = 0x17
+P_WILL_DELAY = 0x18
+P_REASON_STRING = 0x1F
+P_RECEIVE_MAXIMUM = 0x21
+P_TOPIC_ALIAS_MAXIMUM = 0x22
+P_TOPIC_ALIAS = 0x23
+P_MAXIMUM_QOS = 0x24
+P_RETAIN_AVAILABLE = 0x25
+P_USER_PROPERTY = 0x26
+P_MAXIMUM_PACKET_SIZE = 0x27
+
+_PROP_TYPES = {
+    0x01: "byte", 0x02: "u32", 0x03: "str", 0x08: "str", 0x09: "bin", 0x0B: "varint",
+    0x11: "u32", 0x12: "str", 0x13: "u16", 0x15: "str", 0x16: "bin", 0x17: "byte",
+    0x18: "u32", 0x19: "byte", 0x1A: "str", 0x1C: "str", 0x1F: "str", 0x21: "u16",
+    0x22: "u16", 0x23: "u16", 0x24: "byte", 0x25: "byte", 0x26: "pair", 0x27: "u32",
+    0x28: "byte", 0x29: "byte", 0x2A: "byte",
+}
+
+
+def varint(n):
+    """Variable Byte Integer (section 1.5.5)."""
+    out = bytearray()
+    while True:
+        b = n % 128
+        n //= 128
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def u16(n):
+    return struct.pack(">H", n)
+
+
+def u32(n):
+    return struct.pack(">I", n)
+
+
+def s(text):
+    """UTF-8 string or binary data: two-byte length, then the bytes."""
+    b = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+    return u16(len(b)) + b
+
+
+def props(items=()):
+    """Property list from (id, value) pairs; ids may repeat."""
+    body = bytearray()
+    for pid, val in items:
+        body += varint(pid)
+        t = _PROP_TYPES[pid]
+        if t == "byte":
+            body.append(val)
+        elif t == "u16":
+            body += u16(val)
+        elif t == "u32":
+            body += u32(val)
+        elif t == "varint":
+            body += varint(val)
+        elif t in ("str", "bin"):
+            body += s(val)
+        else:
+            body += s(val[0]) + s(val[1])
+    return varint(len(body)) + bytes(body)
+
+
+def packet(first_byte, body):
+    return bytes([first_byte]) + varint(len(body)) + bytes(body)
+
+
+def connect(version=5, client_id="", clean=True, keepalive=60, properties=(), will=None,
+            username=None, password=None, proto_name="MQTT", flags_extra=0):
+    """CONNECT. will: dict(topic, payload, qos=0, retain=False, properties=())."""
+    flags = (0x02 if clean else 0) | flags_extra
+    payload = s(client_id)
+    if will is not None:
+        flags |= 0x04 | (will.get("qos", 0) << 3) | (0x20 if will.get("retain") else 0)
+        if version == 5:
+            payload += props(will.get("properties", ()))
+        payload += s(will["topic"]) + s(will.get("payload", b""))
+    if username is not None:
+        flags |= 0x80
+        payload += s(username)
+    if password is not None:
+        flags |= 0x40
+        payload += s(password)
+    body = s(proto_name) + bytes([version, flags]) + u16(keepalive)
+    if version == 5:
+        body += props(properties)
+    return packet(0x10, body + payload)
+
+
+def publish(topic, payload=b"", qos=0, packet_id=None, retain=False, dup=False, version=5,
+            properties=()):
+    if isinstance(payload, str):
+        payload = payload.encode()
+    first = 0x30 | (0x08 if dup else 0) | (qos << 1) | (0x01 if retain else 0)
+    body = s(topic)
+    if qos:
+        body += u16(packet_id)
+    if version == 5:
+        body += props(properties)
+    return packet(first, body + payload)
+
+
+def ack(ptype, packet_id, reason=None, version=5):
+    """PUBACK / PUBREC / PUBREL / PUBCOMP."""
+    first = (ptype << 4) | (0x02 if ptype == PT_PUBREL else 0)
+    body = u16(packet_id)
+    if version == 5 and reason is not None:
+        body += bytes([reason])
+    return packet(first, body)
+
+
+def sub_options(qos=0, no_local=False, rap=False, rh=0):
+    return qos | (0x04 if no_local else 0) | (0x08 if rap else 0) | (rh << 4)
+
+
+def subscribe(packet_id, filters, version=5, properties=()):
+    """filters: [(filter, options byte)] (options from sub_options)."""
+    body = u16(packet_id)
+    if version == 5:
+        body += props(properties)
+    for f, opt in filters:
+        body += s(f) + bytes([opt])
+    return packet(0x82, body)
+
+
+def unsubscribe(packet_id, filters, version=5):
+    body = u16(packet_id) + (props() if version == 5 else b"")
+    for f in filters:
+        body += s(f)
+    return packet(0xA2, body)
+
+
+def disconnect(reason=None, properties=(), version=5):
+    if version != 5 or reason is None:
+        return b"\xe0\x00"
+    return packet(0xE0, bytes([reason]) + props(properties))
+
+
+PINGREQ = b"\xc0\x00"
+
+# -------------------------------------------------------- decoding replies
+
+
+class Reader:
+    def __init__(self, data):
+        self.d = bytes(data)
+        self.i = 0
+
+    def left(self):
+        return len(self.d) - self.i
+
+    def take(self, n):
+        if self.left() < n:
+            raise ValueError("packet truncated")
+        b = self.d[self.i:self.i + n]
+        self.i += n
+        return b
+
+    def byte(self):
+        return self.take(1)[0]
+
+    def u16(self):
+        return struct.unpack(">H", self.take(2))[0]
+
+    def u32(self):
+        return struct.unpack(">I", self.take(4))[0]
+
+    def varint(self):
+        n, mult = 0, 1
+        for _ in range(4):
+            b = self.byte()
+            n += (b & 0x7F) * mult
+            if not b & 0x80:
+                return n
+            mult *= 128
+        raise ValueError("varint longer than 4 bytes")
+
+    def bin(self):
+        return self.take(self.u16())
+
+    def str(self):
+        return self.bin().decode("utf-8")
+
+    def props(self):
+        """[(id, value)] in wire order."""
+        end = self.varint()
+        end += self.i
+        out = []
+        while self.i < end:
+            pid = self.varint()
+            t = _PROP_TYPES.get(pid)
+            if t == "byte":
+                v = self.byte()
+            elif t == "u16":
+                v = self.u16()
+            elif t == "u32":
+                v = self.u32()
+            elif t == "varint":
+                v = self.varint()
+            elif t == "str":
+                v = self.str()
+            elif t == "bin":
+                v = self.bin()
+            elif t == "pair":
+                v = (self.str(), self.str())
+            else:
+                raise ValueError("unknown property 0x%02x" % pid)
+            out.append((pid, v))
+        if self.i != end:
+            raise ValueError("property length mismatch")
+        return out
+
+
+def prop(plist, pid, default=None):
+    for k, v in plist:
+        if k == pid:
+            return v
+    return default
+
+
+def prop_all(plist, pid):
+    return [v for k, v in plist if k == pid]
+
+
+class Packet:
+    """One packet from the broker, decoded for the types a server sends."""
+
+    def __init__(self, first, body, version):
+        self.type = first >> 4
+        self.flags = first & 0x0F
+        self.body = body
+        self.props = []
+        self.reason = None
+        r = Reader(body)
+        t = self.type
+        if t == PT_CONNACK:
+            self.session_present = bool(r.byte() & 1)
+            self.reason = r.byte()
+            if version == 5 and r.left():
+                self.props = r.props()
+        elif t == PT_PUBLISH:
+            self.dup = bool(self.flags & 0x08)
+            self.qos = (self.flags >> 1) & 3
+            self.retain = bool(self.flags & 1)
+            self.topic = r.str()
+            self.packet_id = r.u16() if self.qos else None
+            if version == 5:
+                self.props = r.props()
+            self.payload = r.take(r.left())
+        elif t in (PT_PUBACK, PT_PUBREC, PT_PUBREL, PT_PUBCOMP):
+            self.packet_id = r.u16()
+            self.reason = 0
+            if version == 5 and r.left():
+                self.reason = r.byte()
+                if r.left():
+                    self.props = r.props()
+        elif t in (PT_SUBACK, PT_UNSUBACK):
+            self.packet_id = r.u16()
+            if version == 5:
+                self.props = r.props()
+            self.codes = list(r.take(r.left()))
+        elif t == PT_DISCONNECT:
+            self.reason = 0
+            if r.left():
+                self.reason = r.byte()
+                if r.left():
+                    self.props = r.props()
+
+    def __repr__(self):
+        names = {1: "CONNECT", 2: "CONNACK", 3: "PUBLISH", 4: "PUBACK", 5: "PUBREC",
+                 6: "PUBREL", 7: "PUBCOMP", 8: "SUBSCRIBE", 9: "SUBACK", 10: "UNSUBSCRIBE",
+                 11: "UNSUBACK", 12: "PINGREQ", 13: "PINGRESP", 14: "DISCONNECT", 15: "AUTH"}
+        extra = ""
+        if self.type == PT_PUBLISH:
+            extra = " %r q%d dup=%d r=%d id=%s %r" % (self.topic, self.qos, self.dup,
+                                                     self.retain, self.packet_id, self.payload)
+        elif self.reason is not None:
+            extra = " reason=0x%02x" % self.reason
+        return "<%s%s>" % (names.get(self.type, "?"), extra)
+
+
+class Closed(Exception):
+    """The broker closed the connection."""
+
+
+class Raw:
+    """An MQTT client built from hand-made bytes over one TCP socket."""
+
+    def __init__(self, port, version=5):
+        self.version = version
+        self.sock = socket.create_connection((HOST, port), timeout=WAIT)
+        self.buf = b""
+        self.eof = False
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def _fill(self, deadline):
+        """Reads more bytes; False at end of stream."""
+        if self.eof:
+            return False
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("nothing from the broker in time")
+        r, _, _ = select.select([self.sock], [], [], left)
+        if not r:
+            raise TimeoutError("nothing from the broker in time")
+        try:
+            data = self.sock.recv(65536)
+        except (ConnectionResetError, ConnectionAbortedError):
+            data = b""
+        if not data:
+            self.eof = True
+            return False
+        self.buf += data
+        return True
+
+    def _frame(self):
+        """(first byte, body, consumed) of one whole packet in buf, or None."""
+        if len(self.buf) < 2:
+            return None
+        n, mult, i = 0, 1, 1
+        while True:
+            if i >= len(self.buf):
+                return None
+            b = self.buf[i]
+            n += (b & 0x7F) * mult
+            mult *= 128
+            i += 1
+            if not b & 0x80:
+                break
+            if i > 4:
+                raise ValueError("bad remaining length from the broker")
+        if len(self.buf) < i + n:
+            return None
+        return self.buf[0], self.buf[i:i + n], i + n
+
+    def recv(self, timeout=WAIT):
+        """The next packet; raises Closed at end of stream, TimeoutError."""
+        deadline = time.monotonic() + timeout
+        while True:
+            f = self._frame()
+            if f:
+                self.buf = self.buf[f[2]:]
+                return Packet(f[0], f[1], self.version)
+            if not self._fill(deadline):
+                if self.buf:
+                    raise Closed("closed with a partial packet: %r" % self.buf)
+                raise Closed("closed by the broker")
+
+    def expect(self, ptype, timeout=WAIT, skip=()):
+        """The next packet, which must be of ptype (packets of types in
+        skip are passed over)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            p = self.recv(max(0.01, deadline - time.monotonic()))
+            if p.type in skip:
+                continue
+            if p.type != ptype:
+                raise AssertionError("expected packet type %d, got %r" % (ptype, p))
+            return p
+
+    def recv_or_none(self, timeout):
+        """The next packet, or None if none comes within timeout."""
+        try:
+            return self.recv(timeout)
+        except TimeoutError:
+            return None
+
+    def drain(self, timeout=QUIET):
+        """Every packet that comes within timeout (stops at close)."""
+        out = []
+        deadline = time.monotonic() + timeout
+        for _ in range(100000):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                out.append(self.recv(left))
+            except (TimeoutError, Closed):
+                break
+        return out
+
+    def wait_closed(self, timeout=WAIT):
+        """Packets received until the broker closes; TimeoutError if it does
+        not close within timeout."""
+        out = []
+        deadline = time.monotonic() + timeout
+        for _ in range(100000):
+            try:
+                out.append(self.recv(max(0.01, deadline - time.monotonic())))
+            except Closed:
+                return out
+        raise AssertionError("too many packets")
+
+    def connect(self, client_id="", clean=True, keepalive=60, properties=(), will=None,
+                **kw):
+        """Sends CONNECT and returns the CONNACK."""
+        self.send(connect(self.version, client_id, clean, keepalive, properties, will, **kw))
+        return self.expect(PT_CONNACK)
+
+    def subscribe(self, filters, packet_id=1, properties=()):
+        """filters: [(filter, options)] or one filter string (QoS 0 or an int
+        QoS via a tuple). Returns the SUBACK."""
+        if isinstance(filters, str):
+            filters = [(filters, 0)]
+        self.send(subscribe(packet_id, filters, self.version, properties))
+        return self.expect(PT_SUBACK)
+
+    def publish(self, topic, payload=b"", qos=0, packet_id=1, retain=False, properties=(),
+                dup=False):
+        """Sends PUBLISH and completes its QoS flow; returns the PUBACK /
+        PUBCOMP (None for QoS 0). PUBLISHes that arrive meanwhile are kept
+        in self.pending."""
+        self.send(publish(topic, payload, qos, packet_id, retain, dup, self.version,
+                          properties))
+        if qos == 0:
+            return None
+        if qos == 1:
+            return self._expect_keep(PT_PUBACK)
+        rec = self._expect_keep(PT_PUBREC)
+        if rec.reason is not None and rec.reason >= 0x80:
+            return rec
+        self.send(ack(PT_PUBREL, packet_id, version=self.version))
+        return self._expect_keep(PT_PUBCOMP)
+
+    pending = None
+
+    def _expect_keep(self, ptype):
+        deadline = time.monotonic() + WAIT
+        while True:
+            p = self.recv(max(0.01, deadline - time.monotonic()))
+            if p.type == ptype:
+                return p
+            if p.type == PT_PUBLISH:
+                if self.pending is None:
+                    self.pending = []
+                self.pending.append(p)
+                continue
+            raise AssertionError("expected packet type %d, got %r" % (ptype, p))
+
+    def next_publish(self, timeout=WAIT):
+        """The next PUBLISH (from pending first)."""
+        if self.pending:
+            return self.pending.pop(0)
+        return self.expect(PT_PUBLISH, timeout)
+
+    def ack_publish(self, p):
+        """Sends the acknowledgement a received PUBLISH needs (QoS 2: PUBREC,
+        then PUBREL is awaited and PUBCOMP sent)."""
+        if p.qos == 1:
+            self.send(ack(PT_PUBACK, p.packet_id, version=self.version))
+        elif p.qos == 2:
+            self.send(ack(PT_PUBREC, p.packet_id, version=self.version))
+            rel = self.expect(PT_PUBREL)
+            assert rel.packet_id == p.packet_id, rel
+            self.send(ack(PT_PUBCOMP, p.packet_id, version=self.version))
+
+    def ping(self):
+        """PINGREQ -> PINGRESP: proves the connection is served."""
+        self.send(PINGREQ)
+        return self.expect(PT_PINGRESP, skip=(PT_PUBLISH,))
+
+    def close(self):
+        """Drops the socket without DISCONNECT."""
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def abort(self):
+        """Closes with a TCP reset: an abnormal end of the connection."""
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        self.close()
+
+# ---------------------------------------------------------------- paho
+
+
+def paho():
+    import paho.mqtt.client as mqtt  # Debian's python3-paho-mqtt
+    return mqtt
+
+
+class Paho:
+    """A paho-mqtt client on its own network thread, with the messages it
+    receives in a queue."""
+
+    def __init__(self, port, client_id="", version=5, clean=True, session_expiry=None,
+                 keepalive=60, will=None, connect=True):
+        mqtt = paho()
+        self.mqtt = mqtt
+        self.version = version
+        self.messages = queue.Queue()
+        self.connacks = queue.Queue()
+        self.subacks = {}
+        self.disconnects = queue.Queue()
+        self.lock = threading.Lock()
+        proto = mqtt.MQTTv5 if version == 5 else mqtt.MQTTv311
+        if version == 5:
+            self.c = mqtt.Client(client_id=client_id, protocol=proto)
+        else:
+            self.c = mqtt.Client(client_id=client_id, clean_session=clean, protocol=proto)
+        self.c.on_message = self._on_message
+        self.c.on_connect = self._on_connect
+        self.c.on_subscribe = self._on_subscribe
+        self.c.on_disconnect = self._on_disconnect
+        if will:
+            wp = None
+            if version == 5 and will.get("delay") is not None:
+                wp = self.properties("WILL")
+                wp.WillDelayInterval = will["delay"]
+            self.c.will_set(will["topic"], will.get("payload", ""), will.get("qos", 0),
+                            will.get("retain", False), wp)
+        self.port = port
+        self.connack = None
+        if connect:
+            self.connect(clean, session_expiry, keepalive)
+
+    def properties(self, kind):
+        from paho.mqtt.properties import Properties
+        from paho.mqtt.packettypes import PacketTypes
+        return Properties(getattr(PacketTypes, kind))
+
+    def connect(self, clean=True, session_expiry=None, keepalive=60):
+        if self.version == 5:
+            p = None
+            if session_expiry is not None:
+                p = self.properties("CONNECT")
+                p.SessionExpiryInterval = session_expiry
+            self.c.connect(HOST, self.port, keepalive, clean_start=clean, properties=p)
+        else:
+            self.c.connect(HOST, self.port, keepalive)
+        self.c.loop_start()
+        try:
+            self.connack = self.connacks.get(timeout=WAIT)
+        except queue.Empty:
+            raise AssertionError("paho client got no CONNACK")
+        return self.connack
+
+    def _on_connect(self, client, userdata, flags, rc, properties=None):
+        self.connacks.put({"session_present": bool(flags.get("session present")),
+                           "rc": rc if isinstance(rc, int) else rc.value,
+                           "properties": properties})
+
+    def _on_message(self, client, userdata, msg):
+        self.messages.put(msg)
+
+    def _on_subscribe(self, client, userdata, mid, granted, properties=None):
+        codes = [g if isinstance(g, int) else g.value for g in granted]
+        with self.lock:
+            self.subacks[mid] = codes
+
+    def _on_disconnect(self, client, userdata, rc, properties=None):
+        self.disconnects.put(rc)
+
+    def subscribe(self, topic, qos=0, options=None, sub_id=None):
+        """Subscribes and waits for the SUBACK; returns its codes."""
+        p = None
+        if sub_id is not None:
+            p = self.properties("SUBSCRIBE")
+            p.SubscriptionIdentifier = sub_id
+        if self.version == 5:
+            opts = options or self.mqtt.SubscribeOptions(qos=qos)
+            rc, mid = self.c.subscribe(topic, options=opts, properties=p)
+        else:
+            rc, mid = self.c.subscribe(topic, qos)
+        if rc != 0:
+            raise AssertionError("paho subscribe failed: %d" % rc)
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            with self.lock:
+                if mid in self.subacks:
+                    return self.subacks.pop(mid)
+            time.sleep(0.01)
+        raise AssertionError("no SUBACK for %s" % topic)
+
+    def publish(self, topic, payload=b"", qos=0, retain=False, properties=None):
+        """Publishes and waits until its QoS flow is complete."""
+        info = self.c.publish(topic, payload, qos, retain, properties)
+        info.wait_for_publish(WAIT)
+        if not info.is_published():
+            raise AssertionError("paho publish to %s not completed" % topic)
+        return info
+
+    def get(self, timeout=WAIT):
+        try:
+            return self.messages.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError("paho client received no message within %.1f s" % timeout)
+
+    def get_n(self, n, timeout=WAIT):
+        deadline = time.monotonic() + timeout
+        return [self.get(max(0.01, deadline - time.monotonic())) for _ in range(n)]
+
+    def none(self, timeout=QUIET):
+        """Asserts that no message arrives within timeout."""
+        try:
+            m = self.messages.get(timeout=timeout)
+        except queue.Empty:
+            return
+        raise AssertionError("unexpected message on %s: %r" % (m.topic, m.payload))
+
+    def drain(self, timeout=QUIET):
+        out = []
+        deadline = time.monotonic() + timeout
+        for _ in range(100000):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                out.append(self.messages.get(timeout=left))
+            except queue.Empty:
+                break
+        return out
+
+    def disconnect(self):
+        try:
+            self.c.disconnect()
+        finally:
+            self.c.loop_stop()
+
+    def stop(self):
+        """Stops the network thread (no DISCONNECT if already gone)."""
+        self.c.loop_stop()
+
+# ------------------------------------------------------------- mosquitto
+
+
+def mosquitto_pub(port, topic, message, qos=0, version="mqttv5", retain=False,
+                  client_id=None, extra=()):
+    """Runs mosquitto_pub with -d; returns (exit status, its output)."""
+    cmd = [MOSQUITTO_PUB, "-h", HOST, "-p", str(port), "-t", topic, "-m", message,
+           "-q", str(qos), "-V", version, "-d"]
+    if retain:
+        cmd.append("-r")
+    if client_id:
+        cmd += ["-i", client_id]
+    cmd += list(extra)
+    r = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=WAIT * 2)
+    return r.returncode, r.stdout.decode("utf-8", "replace")
+
+
+class MosquittoSub:
+    """mosquitto_sub in the background; lines "MSG|topic|qos|retain|payload"
+    are the messages, the rest is its -d debug output."""
+
+    def __init__(self, port, topic, qos=0, version="mqttv5", count=None, extra=()):
+        cmd = [MOSQUITTO_SUB, "-h", HOST, "-p", str(port), "-t", topic, "-q", str(qos),
+               "-V", version, "-d", "-F", "MSG|%t|%q|%r|%p", "-W", "20"]
+        if count:
+            cmd += ["-C", str(count)]
+        cmd += list(extra)
+        # Line-buffered stdout, or its -d lines sit in a pipe buffer.
+        if shutil.which("stdbuf"):
+            cmd = ["stdbuf", "-oL"] + cmd
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT)
+        self.lines = queue.Queue()
+        self.output = []
+        self.t = threading.Thread(target=self._read, daemon=True)
+        self.t.start()
+
+    def _read(self):
+        for raw in self.proc.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            self.output.append(line)
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def wait_line(self, pred, timeout=WAIT):
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("mosquitto_sub: nothing expected within %.1f s:\n%s"
+                                     % (timeout, "\n".join(self.output)))
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise AssertionError("mosquitto_sub ended:\n" + "\n".join(self.output))
+            if pred(line):
+                return line
+
+    def wait_subscribed(self):
+        self.wait_line(lambda l: "received SUBACK" in l)
+
+    def next_message(self, timeout=WAIT):
+        """(topic, qos, retain, payload) of the next message."""
+        line = self.wait_line(lambda l: l.startswith("MSG|"), timeout)
+        _, topic, qos, retain, payload = line.split("|", 4)
+        return topic, int(qos), int(retain), payload
+
+    def finish(self, timeout=WAIT):
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(WAIT)
+            return None
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        self.finish()
+
+# ------------------------------------------------------------- test base
+
+
+def broker_args(*args):
+    """Decorator: extra ferrymq flags for one test."""
+    def wrap(fn):
+        fn.broker_args = args
+        return fn
+    return wrap
+
+
+class BrokerTest(unittest.TestCase):
+    """Each test gets its own broker (self.broker, self.port); tearDown
+    closes the test's clients and checks that SIGTERM ends the broker with
+    status 0 within a few seconds."""
+
+    default_args = ()
+
+    def setUp(self):
+        _current_test[0] = self.id()
+        extra = getattr(getattr(self, self._testMethodName), "broker_args", ())
+        self.broker = Broker(*(tuple(self.default_args) + tuple(extra)))
+        self.broker.start()
+        self.port = self.broker.port
+        self._cleanups_clients = []
+
+    def tearDown(self):
+        for c in reversed(self._cleanups_clients):
+            try:
+                if isinstance(c, Paho):
+                    c.stop()
+                elif isinstance(c, MosquittoSub):
+                    c.kill()
+                else:
+                    c.close()
+            except Exception:  # the broker check below matters more
+                pass
+        died = not self.broker.alive() and not self.broker.terminated
+        rc = self.broker.stop()
+        if died:
+            self.fail("ferrymq died during the test (status %s):\n%s"
+                      % (self.broker.proc.returncode, self.broker.log()[-20000:]))
+        if rc != 0:
+            self.fail("ferrymq did not exit with status 0 within %.0f s of SIGTERM "
+                      "(status %s):\n%s" % (WAIT, rc, self.broker.log()[-20000:]))
+
+    # client factories that tearDown cleans up
+    def raw(self, version=5):
+        c = Raw(self.port, version)
+        self._cleanups_clients.append(c)
+        return c
+
+    def raw_connected(self, client_id="", version=5, **kw):
+        c = self.raw(version)
+        ack_ = c.connect(client_id, **kw)
+        self.assertEqual(ack_.reason, 0, "CONNACK refused: %r" % ack_)
+        return c
+
+    def paho(self, client_id="", version=5, **kw):
+        c = Paho(self.port, client_id, version, **kw)
+        self._cleanups_clients.append(c)
+        return c
+
+    def mosquitto_sub(self, topic, **kw):
+        c = MosquittoSub(self.port, topic, **kw)
+        self._cleanups_clients.append(c)
+        return c
+
+    def assert_serves(self):
+        """The broker is alive and a new client can connect and ping."""
+        self.assertTrue(self.broker.alive(), "ferrymq died:\n" + self.broker.log()[-20000:])
+        c = Raw(self.port, 5)
+        try:
+            a = c.connect("probe-%d" % time.monotonic_ns())
+            self.assertEqual(a.reason, 0)
+            c.ping()
+            c.send(disconnect(0))
+        finally:
+            c.close()
+
+
+def main():
+    """Runs the calling file's tests; prints the broker log of every test
+    that failed; exits 0 only when all passed."""
+    loader = unittest.TestLoader()
+    suite = loader.loadTestsFromModule(sys.modules["__main__"])
+    if len(sys.argv) > 1:
+        suite = unittest.TestSuite(
+            t for t in _flatten(suite) if any(a in t.id() for a in sys.argv[1:]))
+    result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
+    bad = sorted(set(t.id() for t, _ in result.failures + result.errors))
+    for tid in bad:
+        for path in _logs.get(tid, []):
+            try:
+                with open(path, "rb") as f:
+                    text = f.read().decode("utf-8", "replace")
+            except OSError:
+                continue
+            print("\n==== ferrymq log of %s (%s) ====" % (tid, path))
+            print(text[-30000:])
+    for paths in _logs.values():  # keep nothing behind but what was printed
+        for path in paths:
+            shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+    sys.exit(0 if result.wasSuccessful() else 1)
+
+
+def _flatten(suite):
+    for t in suite:
+        if isinstance(t, unittest.TestSuite):
+            yield from _flatten(t)
+        else:
+            yield t
