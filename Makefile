@@ -33,7 +33,7 @@ fuzz-build: deps
 	cmake --build --preset fuzz -j $(JOBS)
 
 test-fuzz: fuzz-build
-	ctest --preset fuzz -j $(JOBS)
+	ctest --preset fuzz -j $(JOBS) -L fuzz
 
 # Codec micro-benchmark (release build); not part of `make test`.
 bench-codec: deps
@@ -46,6 +46,17 @@ run: deps
 	cmake --preset release >/dev/null
 	cmake --build --preset release -j $(JOBS) --target ferrymq
 	build/release/src/broker/ferrymq --listen 127.0.0.1:1883 $(ARGS)
+
+# Side by side with Debian's mosquitto (ferrybench workloads, 3 repetitions,
+# medians, ratios): about 10 minutes; not part of `make test`. See
+# bench/README.md. BENCH_CMAKE_ARGS goes to the configure step, e.g.
+# -DFMQ_WERROR=OFF when an -O2-only warning elsewhere stops the release build.
+BENCH_CMAKE_ARGS ?=
+.PHONY: bench
+bench: deps
+	cmake --preset release $(BENCH_CMAKE_ARGS) >/dev/null
+	cmake --build --preset release -j2
+	bash bench/side_by_side.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -80,7 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     uint64_t now = 1700000000000ull;
-    b->now_ms = now;
+    fb_broker_set_clock(b, now, 1000);
     mem_transport_t t[NCONN] = {0};
     size_t pos = 1;
     while (pos + 2 <= size) {
@@ -97,8 +97,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fb_conn_input(t[i].conn, data + pos, len);
         pos += len;
         if (ctl & 4) {
-            now += 1000u * (1u + (ctl >> 4));
-            fb_broker_tick(b, now);
+            uint64_t step = 1000u * (1u + (ctl >> 4));
+            now += step;
+            fb_broker_tick(b, now, b->mono_ms + step);
         }
         if ((ctl & 8) && t[i].conn)
             t[i].close_requested = true; /* the peer went away */
@@ -108,7 +109,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (t[i].conn)
             t[i].close_requested = true;
     settle(b, t);
-    fb_broker_tick(b, now + 86400000ull * 365); /* expire what can expire */
+    fb_broker_tick(b, now + 86400000ull * 365, b->mono_ms + 86400000ull * 365); /* expire all */
     fb_broker_free(b);
     fb_config_free(&cfg);
     return 0;

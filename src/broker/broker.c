@@ -88,21 +88,32 @@ void fb_broker_publish_will(fb_broker_t *b, fb_session_t *s)
     s->will = NULL;
     s->will_at_ms = 0;
     b->stats.wills_published++;
+    /* A will's Message Expiry Interval is its lifetime from publication
+     * (3.1.3.2.4), not from the CONNECT that carried it. The session held
+     * the only reference, so the message is not shared yet. */
+    will->created_ms = b->now_ms;
     if (will->retain)
         fb_broker_retain(b, will);
     fb_broker_route(b, will);
     fb_msg_unref(will);
 }
 
-void fb_broker_tick(fb_broker_t *b, uint64_t now_ms)
+void fb_broker_set_clock(fb_broker_t *b, uint64_t wall_ms, uint64_t mono_ms)
 {
-    b->now_ms = now_ms;
+    b->now_ms = wall_ms;
+    b->mono_ms = mono_ms;
+}
+
+void fb_broker_tick(fb_broker_t *b, uint64_t wall_ms, uint64_t mono_ms)
+{
+    fb_broker_set_clock(b, wall_ms, mono_ms);
+    uint64_t now_ms = wall_ms;
     for (fb_conn_t *c = b->conns; c; c = c->next) {
-        if (c->state == FB_CONN_NEW && now_ms - c->opened_ms > b->cfg->connect_timeout_ms) {
+        if (c->state == FB_CONN_NEW && mono_ms - c->opened_ms > b->cfg->connect_timeout_ms) {
             FB_INFO("%s: no CONNECT within %u ms", c->peer, b->cfg->connect_timeout_ms);
             fb_conn_close(c, 0, NULL);
         } else if (c->state == FB_CONN_ACTIVE && c->keep_alive &&
-                   now_ms - c->last_rx_ms > (uint64_t)c->keep_alive * 1500u) {
+                   mono_ms - c->last_rx_ms > (uint64_t)c->keep_alive * 1500u) {
             /* [MQTT-3.1.2-22] (5.0: -24): one and a half times Keep Alive */
             FB_INFO("%s: keep alive expired", c->peer);
             fb_conn_close(c, FMQ_RC_KEEP_ALIVE_TIMEOUT, "keep alive timeout");
@@ -118,7 +129,8 @@ void fb_broker_tick(fb_broker_t *b, uint64_t now_ms)
             continue;
         if (s->will_at_ms && now_ms >= s->will_at_ms)
             fb_broker_publish_will(b, s);
-        if (s->expiry != FB_EXPIRY_NEVER &&
+        /* A wall clock stepped back (now < offline_since) expires nothing. */
+        if (s->expiry != FB_EXPIRY_NEVER && now_ms >= s->offline_since_ms &&
             now_ms - s->offline_since_ms >= (uint64_t)s->expiry * 1000u) {
             fb_broker_publish_will(b, s);
             b->stats.sessions_expired++;

@@ -37,7 +37,8 @@ typedef struct fb_conn_list {
 
 typedef struct fb_broker {
     const fb_config_t *cfg;
-    uint64_t now_ms;               /* wall clock, refreshed by the server */
+    uint64_t now_ms;               /* wall clock: message/session expiry, wills */
+    uint64_t mono_ms;              /* monotonic clock: keep alive, connect timeout */
     fb_map_t *sessions;            /* client id -> fb_session_t */
     fb_subtab_t *subs;
     fb_retain_t *retained;
@@ -59,9 +60,14 @@ fb_broker_t *fb_broker_new(const fb_config_t *cfg);
 /* Frees every session, message and table. Connections must be gone. */
 void fb_broker_free(fb_broker_t *b);
 
+/* The clocks: wall time (ms since the epoch) for what travels between nodes
+ * (message expiry, session expiry, will times), a monotonic clock for
+ * connection timers, so that a step of the wall clock never drops clients. */
+void fb_broker_set_clock(fb_broker_t *b, uint64_t wall_ms, uint64_t mono_ms);
+
 /* Once a second (or more): keep alive, connect timeouts, delayed wills,
- * session expiry. */
-void fb_broker_tick(fb_broker_t *b, uint64_t now_ms);
+ * session expiry. Sets the clocks first. */
+void fb_broker_tick(fb_broker_t *b, uint64_t wall_ms, uint64_t mono_ms);
 /* Hands every connection's pending output to its transport. */
 void fb_broker_flush(fb_broker_t *b);
 

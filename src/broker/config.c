@@ -319,6 +319,11 @@ static bool check_data_dir(const char *v)
         unsigned char ch = (unsigned char)v[i];
         if (ch < 0x20 || ch == 0x7f)
             return false;
+        /* C1 controls U+0080..U+009F (UTF-8 C2 80..C2 9F): control characters
+         * too, and YAML reads U+0085 as a line break. */
+        if (ch == 0xC2 && i + 1 < n && (unsigned char)v[i + 1] >= 0x80 &&
+            (unsigned char)v[i + 1] <= 0x9F)
+            return false;
     }
     return true;
 }
@@ -1038,12 +1043,21 @@ static void print_quoted(FILE *f, const char *s)
     fputc('"', f);
     for (; s && *s; s++) {
         unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
+        unsigned char n1 = ch ? (unsigned char)s[1] : 0;
+        if (ch == '"' || ch == '\\') {
             fprintf(f, "\\%c", ch);
-        else if (ch < 0x20 || ch == 0x7f)
+        } else if (ch < 0x20 || ch == 0x7f) {
             fprintf(f, "\\x%02x", ch);
-        else
+        } else if (ch == 0xC2 && n1 >= 0x80 && n1 <= 0x9F) {
+            fprintf(f, "\\x%02x", n1); /* a C1 control: YAML may read it as a break */
+            s++;
+        } else if (ch == 0xE2 && n1 == 0x80 && ((unsigned char)s[2] == 0xA8 ||
+                                                 (unsigned char)s[2] == 0xA9)) {
+            fputs((unsigned char)s[2] == 0xA8 ? "\\L" : "\\P", f); /* U+2028, U+2029 */
+            s += 2;
+        } else {
             fputc(ch, f);
+        }
     }
     fputc('"', f);
 }

@@ -91,7 +91,7 @@ fb_conn_t *fb_conn_new(fb_broker_t *b, const fb_transport_ops_t *ops, void *tctx
     c->ops = ops;
     c->tctx = tctx;
     snprintf(c->peer, sizeof c->peer, "%s", peer ? peer : "?");
-    c->opened_ms = c->last_rx_ms = b->now_ms;
+    c->opened_ms = c->last_rx_ms = b->mono_ms;
     c->client_receive_max = 65535;
     c->request_problem_info = true;
     c->next = b->conns;
@@ -344,13 +344,17 @@ static void handle_connect(fb_conn_t *c, const fmq_connect_t *k)
     fb_session_t *s = fb_map_get(b->sessions, id.ptr, id.len);
     bool present = false;
     if (s) {
+        bool ended = false;
         if (s->conn) {
             b->stats.takeovers++;
             FB_INFO("%s: client %s takes over its session from %s", c->peer, s->client_id,
                     s->conn->peer);
+            /* A session with expiry 0 lasts as long as its network connection
+             * (3.1.1: its state MUST NOT be reused): closing that ends it. */
+            ended = s->expiry == 0;
             fb_conn_close(s->conn, FMQ_RC_SESSION_TAKEN_OVER, "session taken over");
         }
-        if (k->clean_start) {
+        if (k->clean_start || ended) {
             if (s->will && s->will_at_ms)
                 fb_broker_publish_will(b, s); /* the old session ends: its will goes out */
             fb_broker_session_drop(b, s);
@@ -694,7 +698,7 @@ void fb_conn_input(fb_conn_t *c, const uint8_t *data, size_t len)
 {
     if (c->state == FB_CONN_CLOSING)
         return;
-    c->last_rx_ms = c->b->now_ms;
+    c->last_rx_ms = c->b->mono_ms;
     c->b->stats.bytes_in += len;
     if (c->in_len == 0) {
         size_t used = process(c, data, len);

@@ -47,7 +47,7 @@ typedef struct fb_conn {
     uint8_t *out;                  /* encoded packets not yet handed to the transport */
     size_t out_len, out_cap;
 
-    uint64_t opened_ms, last_rx_ms;
+    uint64_t opened_ms, last_rx_ms; /* monotonic clock (b->mono_ms) */
     uint16_t keep_alive;           /* seconds, as granted */
     uint16_t client_receive_max;   /* QoS 1/2 PUBLISHes we may have unacknowledged */
     uint32_t client_max_packet;    /* largest packet the client accepts, 0 = no limit */

@@ -110,15 +110,21 @@ void fb_deliver(fb_broker_t *b, fb_session_t *s, fb_msg_t *m, uint8_t granted, b
 void fb_deliver_resume(fb_conn_t *c)
 {
     fb_session_t *s = c->session;
-    for (uint32_t i = 0; i < s->n_inflight; i++) {
+    for (uint32_t i = 0; i < s->n_inflight;) {
         fb_delivery_t *d = &s->inflight[i];
         if (d->state == FB_WAIT_PUBCOMP) {
             fmq_packet_t p = {.type = FMQ_PUBREL};
             p.ack.packet_id = d->packet_id;
             fb__conn_send(c, &p);
-        } else {
-            fb_conn_send_publish(c, d, true);
+        } else if (!fb_conn_send_publish(c, d, true)) {
+            /* Too large for this connection's Maximum Packet Size: discarded
+             * as if delivered ([MQTT-3.1.2-25]), or it would hold its place
+             * in the inflight window for ever. */
+            c->b->stats.msgs_dropped++;
+            fb_session_inflight_remove(s, d);
+            continue;
         }
+        i++;
     }
     fb_conn_pump(c);
 }

@@ -24,7 +24,7 @@ static inline void fb_sip_round(uint64_t v[4])
 
 /* SipHash-1-3. Blocks are read in host byte order: the value never leaves
  * the process, only its consistency matters. */
-uint64_t fb_siphash(const uint64_t k[2], const uint8_t *p, size_t len)
+uint64_t fb__siphash(const uint64_t k[2], const uint8_t *p, size_t len)
 {
     uint64_t v[4] = {k[0] ^ 0x736f6d6570736575ULL, k[1] ^ 0x646f72616e646f6dULL,
                      k[0] ^ 0x6c7967656e657261ULL, k[1] ^ 0x7465646279746573ULL};
@@ -49,7 +49,7 @@ uint64_t fb_siphash(const uint64_t k[2], const uint8_t *p, size_t len)
     return v[0] ^ v[1] ^ v[2] ^ v[3];
 }
 
-uint64_t fb_hash_mix64(uint64_t x)
+uint64_t fb__hash_mix64(uint64_t x)
 {
     x += 0x9e3779b97f4a7c15ULL;
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -60,7 +60,7 @@ uint64_t fb_hash_mix64(uint64_t x)
 /* A fresh random key. GRND_NONBLOCK because a broker started early in boot
  * must not hang waiting for entropy; then the fallback still differs per
  * process (ASLR, time) and per map (its address). */
-void fb_hash_seed(uint64_t k[2], const void *salt)
+void fb__hash_seed(uint64_t k[2], const void *salt)
 {
     uint8_t buf[16] = {0};
     size_t got = 0;
@@ -75,7 +75,7 @@ void fb_hash_seed(uint64_t k[2], const void *salt)
     if (got < sizeof buf) {
         uint64_t x = (uint64_t)(uintptr_t)salt ^ (uint64_t)(uintptr_t)&buf ^
                      ((uint64_t)time(NULL) << 20) ^ (uint64_t)clock();
-        k[0] ^= fb_hash_mix64(x);
-        k[1] ^= fb_hash_mix64(x ^ 0x5bd1e9955bd1e995ULL);
+        k[0] ^= fb__hash_mix64(x);
+        k[1] ^= fb__hash_mix64(x ^ 0x5bd1e9955bd1e995ULL);
     }
 }

@@ -48,7 +48,7 @@ fb_map_t *fb_map_new(void)
 {
     fb_map_t *m = calloc(1, sizeof *m);
     if (m)
-        fb_hash_seed(m->key, m);
+        fb__hash_seed(m->key, m);
     return m;
 }
 
@@ -64,7 +64,7 @@ void fb_map_free(fb_map_t *m)
 
 static uint64_t fb_map_hash(const fb_map_t *m, const void *key, size_t klen)
 {
-    return fb_siphash(m->key, key, klen);
+    return fb__siphash(m->key, key, klen);
 }
 
 static size_t fb_map_find(const fb_map_t *m, const void *key, size_t klen, uint64_t h)

@@ -5,8 +5,9 @@
  * A trie rather than a map of topics because a subscription's filter must
  * find its retained messages without looking at the others: a literal level
  * is one child lookup, '+' visits the children of one node, '#' one subtree.
- * Children are a dense array plus, past FB_SMALL, an open-addressing index
- * keyed by a per-store SipHash of the level (publishers choose the levels).
+ * Children are a fb_kids_t (kids.h): a dense array plus, once large, an
+ * index keyed by a per-store SipHash of the level (publishers choose the
+ * levels).
  * A node stores its own level; a node with a message also keeps a copy of
  * its topic for the callbacks (whole paths on every node would cost
  * O(levels^2) bytes for one deep topic). Nodes know their parent and their
@@ -17,28 +18,19 @@
  */
 #include "broker/retain.h"
 #include "broker/hash.h"
+#include "broker/kids.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define FB_SMALL 8u /* up to this many children a linear scan beats hashing */
-
-typedef struct fb_ix {
-    uint32_t hash;
-    uint32_t pos1; /* position + 1 in kids; 0 = free slot */
-} fb_ix_t;
-
 typedef struct fb_rnode fb_rnode_t;
 struct fb_rnode {
-    fb_rnode_t *parent; /* NULL for the root */
-    fb_rnode_t **kids;
-    fb_ix_t *kix;       /* index over kids, NULL while small */
-    uint32_t nkids, kcap, kicap;
-    uint32_t pidx;      /* position in parent->kids */
-    uint32_t level_hash;
-    uint32_t level_len;
+    fb_kid_t k;         /* first, so that the parent's kids set can hold it */
     uint32_t topic_len;
+    fb_rnode_t *parent; /* NULL for the root */
+    fb_kids_t kids;
     uint8_t *topic;     /* the topic, while msg is set */
     void *msg;
     uint8_t level[];
@@ -53,168 +45,53 @@ struct fb_retain {
 typedef void (*fb_retain_cb)(void *ctx, fmq_bytes_t topic, void *msg);
 
 
-static uint32_t fb_level_hash(const uint64_t key[2], const uint8_t *lv, uint32_t len)
-{
-    return (uint32_t)fb_siphash(key, lv, len);
-}
-
-/* ---- open-addressing index over the kids array (load <= 50%) ---- */
-
-static uint32_t fb_ix_cap_for(uint32_t n)
-{
-    uint32_t cap = 16;
-    while (cap < 2 * n)
-        cap *= 2;
-    return cap;
-}
-
-static void fb_ix_put(fb_ix_t *ix, uint32_t cap, uint32_t hash, uint32_t pos)
-{
-    uint32_t mask = cap - 1, s = hash & mask;
-    while (ix[s].pos1)
-        s = (s + 1) & mask;
-    ix[s] = (fb_ix_t){hash, pos + 1};
-}
-
-static uint32_t fb_ix_slot(const fb_ix_t *ix, uint32_t cap, uint32_t hash, uint32_t pos)
-{
-    uint32_t mask = cap - 1, s = hash & mask;
-    while (ix[s].pos1 != pos + 1)
-        s = (s + 1) & mask;
-    return s;
-}
-
-/* Backward-shift deletion keeps the index free of tombstones. */
-static void fb_ix_del(fb_ix_t *ix, uint32_t cap, uint32_t s)
-{
-    uint32_t mask = cap - 1, hole = s;
-    for (uint32_t j = (s + 1) & mask; ix[j].pos1; j = (j + 1) & mask) {
-        uint32_t home = ix[j].hash & mask;
-        if (((j - home) & mask) >= ((j - hole) & mask)) {
-            ix[hole] = ix[j];
-            hole = j;
-        }
-    }
-    ix[hole].pos1 = 0;
-}
-
 /* ---- nodes ---- */
 
-static bool fb_level_is(const fb_rnode_t *n, const uint8_t *lv, uint32_t len)
+/* The node whose first member k is (NULL stays NULL). */
+static fb_rnode_t *fb_node_of(fb_kid_t *k)
 {
-    return n->level_len == len && (len == 0 || memcmp(n->level, lv, len) == 0);
+    return (fb_rnode_t *)k;
+}
+
+static const uint8_t *fb_node_level(const fb_kid_t *k)
+{
+    return ((const fb_rnode_t *)k)->level;
 }
 
 /* [MQTT-4.7.2-1]: a wildcard in the first level skips topics starting with '$'. */
 static bool fb_hidden(const fb_rnode_t *n)
 {
-    return n->parent && !n->parent->parent && n->level_len > 0 && n->level[0] == '$';
+    return n->parent && !n->parent->parent && n->k.level_len > 0 && n->level[0] == '$';
 }
 
 static fb_rnode_t *fb_node_new(fb_rnode_t *parent, const uint8_t *lv, uint32_t len,
                                uint32_t level_hash)
 {
-    fb_rnode_t *c = calloc(1, sizeof *c + len);
-    if (!c)
-        return NULL;
-    if (len)
-        memcpy(c->level, lv, len);
-    c->parent = parent;
-    c->level_len = len;
-    c->level_hash = level_hash;
+    fb_rnode_t *c = fb__kid_alloc(sizeof *c, offsetof(fb_rnode_t, level), lv, len, level_hash);
+    if (c)
+        c->parent = parent;
     return c;
 }
 
 static void fb_node_free(fb_rnode_t *n)
 {
     free(n->topic);
-    free(n->kids);
-    free(n->kix);
+    fb__kids_free(&n->kids);
     free(n);
 }
 
 static fb_rnode_t *fb_kid_find(const fb_rnode_t *n, const uint8_t *lv, uint32_t len,
                                const uint64_t key[2])
 {
-    if (!n->kix) {
-        for (uint32_t i = 0; i < n->nkids; i++)
-            if (fb_level_is(n->kids[i], lv, len))
-                return n->kids[i];
-        return NULL;
-    }
-    uint32_t h = fb_level_hash(key, lv, len), mask = n->kicap - 1;
-    for (uint32_t s = h & mask; n->kix[s].pos1; s = (s + 1) & mask) {
-        fb_rnode_t *c = n->kids[n->kix[s].pos1 - 1];
-        if (n->kix[s].hash == h && fb_level_is(c, lv, len))
-            return c;
-    }
-    return NULL;
-}
-
-/* Room for one more child, so that fb_kid_push cannot fail; growing is
- * invisible to readers, so a failure changes nothing. */
-static int fb_kid_reserve(fb_rnode_t *n)
-{
-    if (n->nkids >= UINT32_MAX / 4)
-        return -1;
-    if (n->nkids == n->kcap) {
-        uint32_t cap = n->kcap ? n->kcap * 2 : 2;
-        fb_rnode_t **kids = realloc(n->kids, (size_t)cap * sizeof *kids);
-        if (!kids)
-            return -1;
-        n->kids = kids;
-        n->kcap = cap;
-    }
-    uint32_t want = n->nkids + 1;
-    if ((n->kix || want > FB_SMALL) && 2 * want > n->kicap) {
-        uint32_t icap = fb_ix_cap_for(want);
-        fb_ix_t *ix = calloc(icap, sizeof *ix);
-        if (!ix)
-            return -1;
-        for (uint32_t i = 0; i < n->nkids; i++)
-            fb_ix_put(ix, icap, n->kids[i]->level_hash, i);
-        free(n->kix);
-        n->kix = ix;
-        n->kicap = icap;
-    }
-    return 0;
-}
-
-static void fb_kid_push(fb_rnode_t *n, fb_rnode_t *c)
-{
-    c->pidx = n->nkids++;
-    n->kids[c->pidx] = c;
-    if (n->kix)
-        fb_ix_put(n->kix, n->kicap, c->level_hash, c->pidx);
-}
-
-static void fb_kid_remove(fb_rnode_t *n, fb_rnode_t *c)
-{
-    uint32_t pos = c->pidx, last = n->nkids - 1;
-    fb_rnode_t *moved = n->kids[last];
-    if (n->kix) {
-        fb_ix_del(n->kix, n->kicap, fb_ix_slot(n->kix, n->kicap, c->level_hash, pos));
-        if (pos != last)
-            n->kix[fb_ix_slot(n->kix, n->kicap, moved->level_hash, last)].pos1 = pos + 1;
-    }
-    n->kids[pos] = moved;
-    moved->pidx = pos;
-    n->nkids = last;
-    if (last == 0) {
-        free(n->kids);
-        free(n->kix);
-        n->kids = NULL;
-        n->kix = NULL;
-        n->kcap = n->kicap = 0;
-    }
+    return fb_node_of(fb__kids_find(&n->kids, key, lv, len, fb_node_level));
 }
 
 /* Removes n and its ancestors while they hold nothing (never the root). */
 static void fb_prune(fb_retain_t *r, fb_rnode_t *n)
 {
-    while (n != r->root && !n->msg && n->nkids == 0) {
+    while (n != r->root && !n->msg && n->kids.n == 0) {
         fb_rnode_t *p = n->parent;
-        fb_kid_remove(p, n);
+        fb__kids_remove(&p->kids, &n->k);
         fb_node_free(n);
         n = p;
     }
@@ -249,12 +126,12 @@ static fb_rnode_t *fb_make(fb_retain_t *r, fmq_bytes_t topic)
         uint32_t end = fb_level_end(s, topic.len, start), len = end - start;
         fb_rnode_t *c = fb_kid_find(n, s + start, len, r->key);
         if (!c) {
-            if (fb_kid_reserve(n) != 0 ||
-                !(c = fb_node_new(n, s + start, len, fb_level_hash(r->key, s + start, len)))) {
+            if (fb__kids_reserve(&n->kids) != 0 ||
+                !(c = fb_node_new(n, s + start, len, fb__kid_hash(r->key, s + start, len)))) {
                 fb_prune(r, n); /* the nodes made so far are empty */
                 return NULL;
             }
-            fb_kid_push(n, c);
+            fb__kids_push(&n->kids, &c->k);
         }
         n = c;
         start = end + 1;
@@ -266,9 +143,9 @@ static fb_rnode_t *fb_make(fb_retain_t *r, fmq_bytes_t topic)
  * asked for them. */
 static fb_rnode_t *fb_kid_from(const fb_rnode_t *n, uint32_t i, bool wildcard)
 {
-    for (; i < n->nkids; i++)
-        if (!wildcard || !fb_hidden(n->kids[i]))
-            return n->kids[i];
+    for (; i < n->kids.n; i++)
+        if (!wildcard || !fb_hidden(fb_node_of(n->kids.v[i])))
+            return fb_node_of(n->kids.v[i]);
     return NULL;
 }
 
@@ -289,7 +166,7 @@ static void fb_report_tree(const fb_rnode_t *top, bool wildcard, fb_retain_cb cb
         while (!next) {
             if (n == top)
                 return;
-            next = fb_kid_from(n->parent, n->pidx + 1, wildcard);
+            next = fb_kid_from(n->parent, n->k.pos + 1, wildcard);
             n = n->parent;
         }
         n = next;
@@ -307,14 +184,14 @@ fb_retain_t *fb_retain_new(void)
         free(r);
         return NULL;
     }
-    fb_hash_seed(r->key, r);
+    fb__hash_seed(r->key, r);
     return r;
 }
 
 static fb_rnode_t *fb_leftmost_leaf(fb_rnode_t *n)
 {
-    while (n->nkids)
-        n = n->kids[0];
+    while (n->kids.n)
+        n = fb_node_of(n->kids.v[0]);
     return n;
 }
 
@@ -330,7 +207,7 @@ void fb_retain_free(fb_retain_t *r, void (*release)(void *msg))
         if (n == r->root)
             break;
         fb_rnode_t *p = n->parent;
-        fb_rnode_t *s = n->pidx + 1 < p->nkids ? p->kids[n->pidx + 1] : NULL;
+        fb_rnode_t *s = n->k.pos + 1 < p->kids.n ? fb_node_of(p->kids.v[n->k.pos + 1]) : NULL;
         fb_node_free(n);
         n = s ? fb_leftmost_leaf(s) : p;
     }
@@ -422,7 +299,7 @@ void fb_retain_match(const fb_retain_t *r, fmq_bytes_t filter, fb_retain_cb cb, 
             while (i > 0 && f[i - 1] != '/')
                 i--;
             if (start - 1 - i == 1 && f[i] == '+' &&
-                (next = fb_kid_from(n->parent, n->pidx + 1, true)))
+                (next = fb_kid_from(n->parent, n->k.pos + 1, true)))
                 break;
             n = n->parent;
             start = i;

@@ -160,7 +160,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     tcp_conn_t *tc = s->data;
     if (nread > 0) {
-        tc->srv->b->now_ms = fb_now_ms();
+        fb_broker_set_clock(tc->srv->b, fb_now_ms(), uv_now(&tc->srv->loop));
         fb_conn_input(tc->conn, (const uint8_t *)buf->base, (size_t)nread);
     } else if (nread < 0) {
         hard_close(tc);
@@ -213,6 +213,7 @@ static void on_connection(uv_stream_t *server, int status)
         uv_tcp_nodelay(&tc->h, 1);
     char peer[64];
     peer_name(&tc->h, peer, sizeof peer);
+    fb_broker_set_clock(srv->b, fb_now_ms(), uv_now(&srv->loop));
     tc->conn = fb_conn_new(srv->b, &tcp_ops, tc, peer);
     if (!tc->conn) {
         hard_close(tc);
@@ -224,7 +225,7 @@ static void on_connection(uv_stream_t *server, int status)
 static void on_tick(uv_timer_t *t)
 {
     fb_server_t *srv = t->data;
-    fb_broker_tick(srv->b, fb_now_ms());
+    fb_broker_tick(srv->b, fb_now_ms(), uv_now(&srv->loop));
     uint64_t now = uv_now(&srv->loop);
     for (tcp_conn_t *tc = srv->closing; tc; tc = tc->next_closing)
         if (now >= tc->close_at_ms)
@@ -326,6 +327,7 @@ int fb_server_run(fb_config_t *cfg)
     srv->b = fb_broker_new(cfg);
     if (!srv->b)
         goto fail;
+    fb_broker_set_clock(srv->b, fb_now_ms(), uv_now(&srv->loop));
 
     struct sockaddr_storage addr;
     if (parse_listen(cfg->listen, &addr) != 0) {

@@ -1,19 +1,17 @@
 /*
  * Subscription table: a trie with one node per topic-filter level.
  *
- * A node keeps its literal children in a dense array (cheap iteration,
- * O(1) removal by moving the last one into the hole) and, once there are more
- * than FB_SMALL of them, an open-addressing index over that array keyed by
- * the level's hash. Most nodes have a handful of children and a linear scan
- * wins there; a broker with 100k filters also has nodes with tens of
- * thousands ("devices/{id}/..."), where only hashing keeps matching O(levels).
+ * A node keeps its literal children in a fb_kids_t (kids.h): a dense array,
+ * hashed once it is large, because most nodes have a handful of children
+ * but a broker with 100k filters also has nodes with tens of thousands
+ * ("devices/{id}/..."), where only hashing keeps matching O(levels).
  * Clients choose the levels, so the hash is SipHash keyed per table. The '+'
  * and '#' children have their own pointers: matching wants them at every
  * level.
  *
  * Subscribers of a filter (and members of a shared group) use the same
- * array-plus-index scheme keyed by the subscriber pointer, so a filter that
- * 20k sessions subscribe to still adds and removes in O(1).
+ * array-plus-index scheme (fb_ix_t) keyed by the subscriber pointer, so a
+ * filter that 20k sessions subscribe to still adds and removes in O(1).
  *
  * A node stores its own level only; a node with plain subscribers also
  * keeps a copy of its filter string (as a shared group does of its
@@ -27,20 +25,15 @@
  */
 #include "broker/subs.h"
 #include "broker/hash.h"
+#include "broker/kids.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define FB_SMALL 8u /* up to this many entries a linear scan beats hashing */
 #define FB_NONE UINT32_MAX
 #define FB_SHARE_PREFIX_LEN 7u /* "$share/" */
-
-/* Index slot: which array position holds an entry with this hash. */
-typedef struct fb_ix {
-    uint32_t hash;
-    uint32_t pos1; /* position + 1; 0 = free slot */
-} fb_ix_t;
 
 typedef struct fb_sub {
     void *who;
@@ -50,8 +43,8 @@ typedef struct fb_sub {
 /* Subscribers of one filter: dense array, plus an index once large. */
 typedef struct fb_slist {
     fb_sub_t *v;
-    fb_ix_t *ix; /* NULL until the list outgrows FB_SMALL */
-    uint32_t n, cap, icap;
+    fb_ix_t ix; /* no slots until the list is large */
+    uint32_t n, cap;
 } fb_slist_t;
 
 typedef struct fb_group {
@@ -64,15 +57,11 @@ typedef struct fb_group {
 
 typedef struct fb_node fb_node_t;
 struct fb_node {
+    fb_kid_t k;              /* first, so that the parent's kids set can hold it */
+    uint32_t filter_len;
     fb_node_t *parent;       /* NULL for the root */
     fb_node_t *plus, *hash;  /* the '+' and '#' children */
-    fb_node_t **kids;        /* literal children */
-    fb_ix_t *kix;            /* index over kids, NULL while small */
-    uint32_t nkids, kcap, kicap;
-    uint32_t pidx;           /* position in parent->kids (literal children only) */
-    uint32_t level_hash;
-    uint32_t level_len;
-    uint32_t filter_len;
+    fb_kids_t kids;          /* literal children */
     uint8_t *filter;         /* the plain filter string while subs.n > 0 */
     uint32_t ngroups, gcap;
     fb_group_t **groups;     /* shared groups on this filter, few: scanned */
@@ -88,77 +77,26 @@ struct fb_subtab {
 };
 
 
-static uint32_t fb_level_hash(const uint64_t key[2], const uint8_t *lv, uint32_t len)
-{
-    return (uint32_t)fb_siphash(key, lv, len);
-}
-
 /* Session addresses are not chosen by clients: a keyed mix is enough. */
 static uint32_t fb_ptr_hash(const uint64_t key[2], const void *p)
 {
-    return (uint32_t)fb_hash_mix64((uint64_t)(uintptr_t)p ^ key[1]);
-}
-
-/* ---- open-addressing index over a dense array (load <= 50%) ---- */
-
-static uint32_t fb_ix_cap_for(uint32_t n)
-{
-    uint32_t cap = 16;
-    while (cap < 2 * n)
-        cap *= 2;
-    return cap;
-}
-
-static void fb_ix_put(fb_ix_t *ix, uint32_t cap, uint32_t hash, uint32_t pos)
-{
-    uint32_t mask = cap - 1, s = hash & mask;
-    while (ix[s].pos1)
-        s = (s + 1) & mask;
-    ix[s] = (fb_ix_t){hash, pos + 1};
-}
-
-/* The slot that points at array position `pos` (it must be there). */
-static uint32_t fb_ix_slot(const fb_ix_t *ix, uint32_t cap, uint32_t hash, uint32_t pos)
-{
-    uint32_t mask = cap - 1, s = hash & mask;
-    while (ix[s].pos1 != pos + 1)
-        s = (s + 1) & mask;
-    return s;
-}
-
-/* Backward-shift deletion: later entries of the probe run move up, so the
- * index never needs tombstones. */
-static void fb_ix_del(fb_ix_t *ix, uint32_t cap, uint32_t s)
-{
-    uint32_t mask = cap - 1, hole = s;
-    for (uint32_t j = (s + 1) & mask; ix[j].pos1; j = (j + 1) & mask) {
-        uint32_t home = ix[j].hash & mask;
-        /* The entry may fill the hole unless its home lies after the hole
-         * (cyclically), i.e. between the hole and itself. */
-        if (((j - home) & mask) >= ((j - hole) & mask)) {
-            ix[hole] = ix[j];
-            hole = j;
-        }
-    }
-    ix[hole].pos1 = 0;
+    return (uint32_t)fb__hash_mix64((uint64_t)(uintptr_t)p ^ key[1]);
 }
 
 /* ---- subscriber lists ---- */
 
 static uint32_t fb_slist_find(const fb_slist_t *l, const void *who, const uint64_t key[2])
 {
-    if (!l->ix) {
+    if (!l->ix.slot) {
         for (uint32_t i = 0; i < l->n; i++)
             if (l->v[i].who == who)
                 return i;
         return FB_NONE;
     }
-    uint32_t h = fb_ptr_hash(key, who), mask = l->icap - 1;
-    for (uint32_t s = h & mask; l->ix[s].pos1; s = (s + 1) & mask) {
-        uint32_t pos = l->ix[s].pos1 - 1;
-        if (l->ix[s].hash == h && l->v[pos].who == who)
+    uint32_t h = fb_ptr_hash(key, who);
+    for (uint32_t c = h, pos; (pos = fb__ix_probe(&l->ix, h, &c)) != FB_IX_NONE;)
+        if (l->v[pos].who == who)
             return pos;
-    }
     return FB_NONE;
 }
 
@@ -166,56 +104,37 @@ static uint32_t fb_slist_find(const fb_slist_t *l, const void *who, const uint64
  * Growing is invisible to readers, so a failure leaves the list as it was. */
 static int fb_slist_reserve(fb_slist_t *l, const uint64_t key[2])
 {
-    if (l->n >= UINT32_MAX / 4)
+    fb_sub_t *v = fb__grow(l->v, l->n, &l->cap, sizeof *v);
+    if (!v)
         return -1;
-    if (l->n == l->cap) {
-        uint32_t cap = l->cap ? l->cap * 2 : 2;
-        fb_sub_t *v = realloc(l->v, (size_t)cap * sizeof *v);
-        if (!v)
-            return -1;
-        l->v = v;
-        l->cap = cap;
-    }
-    uint32_t want = l->n + 1;
-    if ((l->ix || want > FB_SMALL) && 2 * want > l->icap) {
-        uint32_t icap = fb_ix_cap_for(want);
-        fb_ix_t *ix = calloc(icap, sizeof *ix);
-        if (!ix)
-            return -1;
-        for (uint32_t i = 0; i < l->n; i++)
-            fb_ix_put(ix, icap, fb_ptr_hash(key, l->v[i].who), i);
-        free(l->ix);
-        l->ix = ix;
-        l->icap = icap;
-    }
-    return 0;
+    l->v = v;
+    int r = fb__ix_reserve(&l->ix, l->n + 1);
+    for (uint32_t i = 0; r > 0 && i < l->n; i++)
+        fb__ix_put(&l->ix, fb_ptr_hash(key, v[i].who), i);
+    return r < 0 ? -1 : 0;
 }
 
 static void fb_slist_push(fb_slist_t *l, void *who, const fb_sub_opts_t *o, const uint64_t key[2])
 {
     uint32_t pos = l->n++;
     l->v[pos] = (fb_sub_t){who, *o};
-    if (l->ix)
-        fb_ix_put(l->ix, l->icap, fb_ptr_hash(key, who), pos);
+    if (l->ix.slot)
+        fb__ix_put(&l->ix, fb_ptr_hash(key, who), pos);
 }
 
 static void fb_slist_free(fb_slist_t *l)
 {
     free(l->v);
-    free(l->ix);
+    fb__ix_free(&l->ix);
     *l = (fb_slist_t){0};
 }
 
 static void fb_slist_remove_at(fb_slist_t *l, uint32_t pos, const uint64_t key[2])
 {
     uint32_t last = l->n - 1;
-    if (l->ix) {
-        fb_ix_del(l->ix, l->icap,
-                  fb_ix_slot(l->ix, l->icap, fb_ptr_hash(key, l->v[pos].who), pos));
-        if (pos != last)
-            l->ix[fb_ix_slot(l->ix, l->icap, fb_ptr_hash(key, l->v[last].who), last)].pos1 =
-                pos + 1;
-    }
+    if (l->ix.slot) /* only then are the hashes needed */
+        fb__ix_remove(&l->ix, pos, fb_ptr_hash(key, l->v[pos].who), last,
+                     fb_ptr_hash(key, l->v[last].who));
     l->v[pos] = l->v[last];
     l->n = last;
     if (l->n == 0)
@@ -273,23 +192,24 @@ static const fb_sub_t *fb_group_pick(fb_group_t *g, fb_eligible_cb eligible, voi
 
 /* ---- nodes ---- */
 
-static bool fb_level_is(const fb_node_t *n, const uint8_t *lv, uint32_t len)
+/* The node whose first member k is (NULL stays NULL). */
+static fb_node_t *fb_node_of(fb_kid_t *k)
 {
-    return n->level_len == len && (len == 0 || memcmp(n->level, lv, len) == 0);
+    return (fb_node_t *)k;
+}
+
+static const uint8_t *fb_node_level(const fb_kid_t *k)
+{
+    return ((const fb_node_t *)k)->level;
 }
 
 /* A child node for level lv of `parent` (not linked in yet). */
 static fb_node_t *fb_node_new(fb_node_t *parent, const uint8_t *lv, uint32_t len,
                               uint32_t level_hash)
 {
-    fb_node_t *c = calloc(1, sizeof *c + len);
-    if (!c)
-        return NULL;
-    if (len)
-        memcpy(c->level, lv, len);
-    c->parent = parent;
-    c->level_len = len;
-    c->level_hash = level_hash;
+    fb_node_t *c = fb__kid_alloc(sizeof *c, offsetof(fb_node_t, level), lv, len, level_hash);
+    if (c)
+        c->parent = parent;
     return c;
 }
 
@@ -301,89 +221,19 @@ static void fb_node_free(fb_node_t *n)
     for (uint32_t i = 0; i < n->ngroups; i++)
         fb_group_free(n->groups[i]);
     free(n->groups);
-    free(n->kids);
-    free(n->kix);
+    fb__kids_free(&n->kids);
     free(n);
 }
 
 static bool fb_node_empty(const fb_node_t *n)
 {
-    return !n->plus && !n->hash && n->nkids == 0 && n->subs.n == 0 && n->ngroups == 0;
+    return !n->plus && !n->hash && n->kids.n == 0 && n->subs.n == 0 && n->ngroups == 0;
 }
 
 static fb_node_t *fb_kid_find(const fb_node_t *n, const uint8_t *lv, uint32_t len,
                               const uint64_t key[2])
 {
-    if (!n->kix) {
-        for (uint32_t i = 0; i < n->nkids; i++)
-            if (fb_level_is(n->kids[i], lv, len))
-                return n->kids[i];
-        return NULL;
-    }
-    uint32_t h = fb_level_hash(key, lv, len), mask = n->kicap - 1;
-    for (uint32_t s = h & mask; n->kix[s].pos1; s = (s + 1) & mask) {
-        fb_node_t *c = n->kids[n->kix[s].pos1 - 1];
-        if (n->kix[s].hash == h && fb_level_is(c, lv, len))
-            return c;
-    }
-    return NULL;
-}
-
-/* Room for one more literal child, so that fb_kid_push cannot fail. */
-static int fb_kid_reserve(fb_node_t *n)
-{
-    if (n->nkids >= UINT32_MAX / 4)
-        return -1;
-    if (n->nkids == n->kcap) {
-        uint32_t cap = n->kcap ? n->kcap * 2 : 2;
-        fb_node_t **kids = realloc(n->kids, (size_t)cap * sizeof *kids);
-        if (!kids)
-            return -1;
-        n->kids = kids;
-        n->kcap = cap;
-    }
-    uint32_t want = n->nkids + 1;
-    if ((n->kix || want > FB_SMALL) && 2 * want > n->kicap) {
-        uint32_t icap = fb_ix_cap_for(want);
-        fb_ix_t *ix = calloc(icap, sizeof *ix);
-        if (!ix)
-            return -1;
-        for (uint32_t i = 0; i < n->nkids; i++)
-            fb_ix_put(ix, icap, n->kids[i]->level_hash, i);
-        free(n->kix);
-        n->kix = ix;
-        n->kicap = icap;
-    }
-    return 0;
-}
-
-static void fb_kid_push(fb_node_t *n, fb_node_t *c)
-{
-    c->pidx = n->nkids++;
-    n->kids[c->pidx] = c;
-    if (n->kix)
-        fb_ix_put(n->kix, n->kicap, c->level_hash, c->pidx);
-}
-
-static void fb_kid_remove(fb_node_t *n, fb_node_t *c)
-{
-    uint32_t pos = c->pidx, last = n->nkids - 1;
-    fb_node_t *moved = n->kids[last];
-    if (n->kix) {
-        fb_ix_del(n->kix, n->kicap, fb_ix_slot(n->kix, n->kicap, c->level_hash, pos));
-        if (pos != last)
-            n->kix[fb_ix_slot(n->kix, n->kicap, moved->level_hash, last)].pos1 = pos + 1;
-    }
-    n->kids[pos] = moved;
-    moved->pidx = pos;
-    n->nkids = last;
-    if (last == 0) {
-        free(n->kids);
-        free(n->kix);
-        n->kids = NULL;
-        n->kix = NULL;
-        n->kcap = n->kicap = 0;
-    }
+    return fb_node_of(fb__kids_find(&n->kids, key, lv, len, fb_node_level));
 }
 
 /* Removes n and its ancestors while they hold nothing (never the root). */
@@ -396,7 +246,7 @@ static void fb_prune(fb_subtab_t *t, fb_node_t *n)
         else if (p->hash == n)
             p->hash = NULL;
         else
-            fb_kid_remove(p, n);
+            fb__kids_remove(&p->kids, &n->k);
         fb_node_free(n);
         n = p;
     }
@@ -405,7 +255,7 @@ static void fb_prune(fb_subtab_t *t, fb_node_t *n)
 /* Children in a fixed order: literal ones, then '+', then '#'. */
 static fb_node_t *fb_first_child(const fb_node_t *n)
 {
-    return n->nkids ? n->kids[0] : n->plus ? n->plus : n->hash;
+    return n->kids.n ? fb_node_of(n->kids.v[0]) : n->plus ? n->plus : n->hash;
 }
 
 static fb_node_t *fb_next_sibling(const fb_node_t *c)
@@ -415,8 +265,8 @@ static fb_node_t *fb_next_sibling(const fb_node_t *c)
         return NULL;
     if (c == p->plus)
         return p->hash;
-    if (c->pidx + 1 < p->nkids)
-        return p->kids[c->pidx + 1];
+    if (c->k.pos + 1 < p->kids.n)
+        return fb_node_of(p->kids.v[c->k.pos + 1]);
     return p->plus ? p->plus : p->hash;
 }
 
@@ -452,10 +302,10 @@ static fb_node_t *fb_walk(fb_subtab_t *t, fmq_bytes_t f, bool create)
         } else {
             c = fb_kid_find(n, lv, len, t->key);
             if (!c && create) {
-                if (fb_kid_reserve(n) != 0 ||
-                    !(c = fb_node_new(n, lv, len, fb_level_hash(t->key, lv, len))))
+                if (fb__kids_reserve(&n->kids) != 0 ||
+                    !(c = fb_node_new(n, lv, len, fb__kid_hash(t->key, lv, len))))
                     goto fail;
-                fb_kid_push(n, c);
+                fb__kids_push(&n->kids, &c->k);
             }
         }
         if (!c)
@@ -480,7 +330,7 @@ fb_subtab_t *fb_subtab_new(void)
         free(t);
         return NULL;
     }
-    fb_hash_seed(t->key, t);
+    fb__hash_seed(t->key, t);
     return t;
 }
 

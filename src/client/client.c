@@ -1,10 +1,25 @@
 /* MQTT client on libuv: connect, session, QoS 0/1/2 both ways, keep alive,
- * reconnect policy. */
+ * reconnect policy. One socket at a time per client. Output is encoded into
+ * `out` and written once per loop iteration from a uv_prepare handle, i.e.
+ * before the loop blocks, so what a timer callback sends (a PINGREQ, a paced
+ * PUBLISH) leaves at once instead of waiting for the next wake-up. Buffers
+ * are released whenever they are empty: an idle client holds none. */
 #include "client/client.h"
 
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <linux/sockios.h>
+
+#define READ_CHUNK 16384   /* bytes asked of the kernel per read */
+#define FLUSH_AT 65536     /* buffered output past this is written at once */
+/* 3.1.1 has no Receive Maximum, yet servers limit unacknowledged QoS 2
+ * messages all the same (ferrymq closes the connection past max_inflight,
+ * 32 by default): paho's and mosquitto's window is 20, so is ours. */
+#define V311_WINDOW 20
 
 /* One outgoing QoS 1/2 PUBLISH, kept encoded so that a resend only flips DUP
  * and a packet identifier is patched in when it leaves the queue. */
@@ -18,6 +33,8 @@ typedef struct out_msg {
     uint64_t token;
 } out_msg_t;
 
+/* A socket outlives its client's interest in it (it closes asynchronously),
+ * so it is a separate allocation that points back while it matters. */
 typedef struct sock {
     uv_tcp_t tcp;
     uv_connect_t creq;
@@ -31,21 +48,21 @@ typedef struct wreq {
 
 struct fcl_client {
     uv_loop_t *loop;
-    fcl_opts_t o;              /* strings below are our copies */
-    char *host, *bind_addr, *client_id, *username, *password, *will_topic;
-    uint8_t *will_payload;
-    char target_host[64];
+    fcl_opts_t o;              /* its strings and will payload are our copies */
+    char *ref_host;            /* host of a followed Server Reference, or NULL */
     uint16_t target_port;
-    char assigned_id[256];
-    char server_ref[256];
+    char *assigned_id;         /* Assigned Client Identifier, or NULL */
+    char *server_ref;          /* Server Reference of the last refusal, or NULL */
 
     fcl_state_t state;
     sock_t *sock;              /* live socket, or NULL */
     uv_timer_t timer;          /* connect timeout / keep alive / reconnect delay */
-    uv_check_t flush;          /* flushes `out` once per loop iteration */
+    uv_prepare_t flush;        /* writes `out` before the loop blocks */
     bool flush_on;
     bool freed;                /* fcl_client_free called: release after closes */
-    int handles_open;          /* timer + check + sockets not yet closed */
+    bool final_drop;
+    bool ping_outstanding;
+    int handles_open;          /* timer + prepare + sockets not yet closed */
 
     uint8_t *in;
     size_t in_len, in_cap;
@@ -56,27 +73,42 @@ struct fcl_client {
     uint32_t n_inflight, cap_inflight;
     out_msg_t *queue;          /* ring */
     uint32_t q_head, q_len, q_cap;
-    uint16_t *qos2_in;
+    uint16_t *qos2_in;         /* incoming QoS 2 ids awaiting PUBREL */
     uint32_t n_qos2_in, cap_qos2_in;
     uint16_t next_pid;
 
     uint16_t server_receive_max;
-    uint32_t server_max_packet;
     uint16_t keep_alive;       /* as granted */
     uint64_t last_tx_ms;
-    bool ping_outstanding;
-    uint32_t attempts;         /* reconnect attempts since the last CONNACK */
+    uint32_t attempts;         /* reconnect attempts since the last CONNACK 0 */
     uint64_t rng;
-    bool final_drop;
     fcl_disconnect_info_t pending_info;
 };
 
+/* Callbacks never fire after fcl_client_free. */
+#define CB(c, name, ...)                                                                           \
+    do {                                                                                           \
+        if (!(c)->freed && (c)->o.cb.name)                                                         \
+            (c)->o.cb.name((c), __VA_ARGS__, (c)->o.ud);                                           \
+    } while (0)
+
 static void close_sock(fcl_client_t *c);
 static void schedule_or_close(fcl_client_t *c);
+static void on_timer(uv_timer_t *t);
 
 static char *dup_str(const char *s)
 {
     return s ? strdup(s) : NULL;
+}
+
+static char *dup_bytes(const uint8_t *p, size_t n)
+{
+    char *s = malloc(n + 1);
+    if (s) {
+        memcpy(s, p, n);
+        s[n] = 0;
+    }
+    return s;
 }
 
 static uint32_t rnd(fcl_client_t *c)
@@ -85,6 +117,26 @@ static uint32_t rnd(fcl_client_t *c)
     c->rng ^= c->rng >> 7;
     c->rng ^= c->rng << 17;
     return (uint32_t)(c->rng >> 11);
+}
+
+static void set_info(fcl_client_t *c, bool by_server, uint8_t reason, int sys_error)
+{
+    c->pending_info = (fcl_disconnect_info_t){
+        .by_server = by_server, .reason = reason, .sys_error = sys_error};
+}
+
+static void free_strings(fcl_client_t *c)
+{
+    free((char *)c->o.host);
+    free((char *)c->o.bind_addr);
+    free((char *)c->o.client_id);
+    free((char *)c->o.username);
+    free((char *)c->o.password);
+    free((char *)c->o.will_topic);
+    free((void *)c->o.will_payload.ptr);
+    free(c->ref_host);
+    free(c->assigned_id);
+    free(c->server_ref);
 }
 
 static void maybe_release(fcl_client_t *c)
@@ -100,13 +152,7 @@ static void maybe_release(fcl_client_t *c)
     free(c->qos2_in);
     free(c->in);
     free(c->out);
-    free(c->host);
-    free(c->bind_addr);
-    free(c->client_id);
-    free(c->username);
-    free(c->password);
-    free(c->will_topic);
-    free(c->will_payload);
+    free_strings(c);
     free(c);
 }
 
@@ -124,17 +170,21 @@ fcl_client_t *fcl_client_new(uv_loop_t *loop, const fcl_opts_t *o)
         return NULL;
     c->loop = loop;
     c->o = *o;
-    c->host = dup_str(o->host);
-    c->bind_addr = dup_str(o->bind_addr);
-    c->client_id = dup_str(o->client_id ? o->client_id : "");
-    c->username = dup_str(o->username);
-    c->password = dup_str(o->password);
-    c->will_topic = dup_str(o->will_topic);
-    if (o->will_payload.len) {
-        c->will_payload = malloc(o->will_payload.len);
-        if (c->will_payload)
-            memcpy(c->will_payload, o->will_payload.ptr, o->will_payload.len);
-    }
+    /* Our copies replace the caller's pointers, so `o` never dangles. */
+    c->o.host = dup_str(o->host ? o->host : "127.0.0.1");
+    c->o.bind_addr = dup_str(o->bind_addr);
+    c->o.client_id = dup_str(o->client_id ? o->client_id : "");
+    c->o.username = dup_str(o->username);
+    c->o.password = dup_str(o->password);
+    c->o.will_topic = dup_str(o->will_topic);
+    c->o.will_payload.ptr = NULL;
+    if (o->will_payload.len)
+        c->o.will_payload.ptr =
+            (const uint8_t *)dup_bytes(o->will_payload.ptr, o->will_payload.len);
+    if (!c->o.host || !c->o.client_id || (o->bind_addr && !c->o.bind_addr) ||
+        (o->username && !c->o.username) || (o->password && !c->o.password) ||
+        (o->will_topic && !c->o.will_topic) || (o->will_payload.len && !c->o.will_payload.ptr))
+        goto fail;
     if (!c->o.version)
         c->o.version = FMQ_V5;
     if (!c->o.connect_timeout_ms)
@@ -145,16 +195,19 @@ fcl_client_t *fcl_client_new(uv_loop_t *loop, const fcl_opts_t *o)
         c->o.reconnect.delay_ms = 100;
     if (!c->o.reconnect.max_delay_ms)
         c->o.reconnect.max_delay_ms = 10000;
-    snprintf(c->target_host, sizeof c->target_host, "%s", o->host ? o->host : "127.0.0.1");
     c->target_port = o->port;
     c->next_pid = 1;
     c->rng = (uv_hrtime() ^ (uint64_t)(uintptr_t)c) | 1;
     c->state = FCL_IDLE;
     uv_timer_init(loop, &c->timer);
-    uv_check_init(loop, &c->flush);
+    uv_prepare_init(loop, &c->flush);
     c->timer.data = c->flush.data = c;
     c->handles_open = 2;
     return c;
+fail:
+    free_strings(c);
+    free(c);
+    return NULL;
 }
 
 fcl_state_t fcl_client_state(const fcl_client_t *c)
@@ -164,7 +217,7 @@ fcl_state_t fcl_client_state(const fcl_client_t *c)
 
 const char *fcl_client_id(const fcl_client_t *c)
 {
-    return c->assigned_id[0] ? c->assigned_id : c->client_id;
+    return c->assigned_id ? c->assigned_id : c->o.client_id;
 }
 
 uint32_t fcl_client_inflight(const fcl_client_t *c)
@@ -177,10 +230,28 @@ uint32_t fcl_client_queued(const fcl_client_t *c)
     return c->q_len;
 }
 
-const char *fcl_client_target(const fcl_client_t *c)
+size_t fcl_client_pending_bytes(const fcl_client_t *c)
 {
-    static __thread char buf[96]; /* diagnostics only */
-    snprintf(buf, sizeof buf, "%s:%u", c->target_host, c->target_port);
+    size_t n = c->out_len;
+    if (c->sock)
+        n += uv_stream_get_write_queue_size((const uv_stream_t *)&c->sock->tcp);
+    return n;
+}
+
+size_t fcl_client_unsent_bytes(const fcl_client_t *c)
+{
+    size_t n = fcl_client_pending_bytes(c);
+    uv_os_fd_t fd;
+    int queued = 0;
+    if (c->sock && uv_fileno((const uv_handle_t *)&c->sock->tcp, &fd) == 0 &&
+        ioctl(fd, SIOCOUTQ, &queued) == 0 && queued > 0)
+        n += (size_t)queued;
+    return n;
+}
+
+char *fcl_client_target(const fcl_client_t *c, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s:%u", c->ref_host ? c->ref_host : c->o.host, c->target_port);
     return buf;
 }
 
@@ -194,36 +265,36 @@ static void on_write(uv_write_t *req, int status)
 
 static void flush_now(fcl_client_t *c)
 {
-    if (!c->out_len || !c->sock) {
-        c->out_len = 0;
-        return;
-    }
-    uv_stream_t *s = (uv_stream_t *)&c->sock->tcp;
-    uv_buf_t b = uv_buf_init((char *)c->out, (unsigned)c->out_len);
-    int n = uv_stream_get_write_queue_size(s) ? UV_EAGAIN : uv_try_write(s, &b, 1);
-    size_t done = n > 0 ? (size_t)n : 0;
-    if (n < 0 && n != UV_EAGAIN) {
-        c->out_len = 0;
-        return; /* the read side sees the error */
-    }
-    if (done < c->out_len) {
-        size_t rest = c->out_len - done;
-        wreq_t *w = malloc(sizeof *w + rest);
-        if (w) {
-            memcpy(w->data, c->out + done, rest);
-            uv_buf_t wb = uv_buf_init((char *)w->data, (unsigned)rest);
-            if (uv_write(&w->req, s, &wb, 1, on_write) != 0)
-                free(w);
-        }
+    if (c->out_len && c->sock) {
+        uv_stream_t *s = (uv_stream_t *)&c->sock->tcp;
+        uv_buf_t b = uv_buf_init((char *)c->out, (unsigned)c->out_len);
+        /* Bytes already queued in libuv must go first: no try_write then. */
+        int n = uv_stream_get_write_queue_size(s) ? UV_EAGAIN : uv_try_write(s, &b, 1);
+        size_t done = n > 0 ? (size_t)n : 0;
+        if (n >= 0 || n == UV_EAGAIN) {
+            if (done < c->out_len) {
+                size_t rest = c->out_len - done;
+                wreq_t *w = malloc(sizeof *w + rest);
+                if (w) {
+                    memcpy(w->data, c->out + done, rest);
+                    uv_buf_t wb = uv_buf_init((char *)w->data, (unsigned)rest);
+                    if (uv_write(&w->req, s, &wb, 1, on_write) != 0)
+                        free(w);
+                }
+            }
+        } /* else: the read side sees the error and closes */
     }
     c->out_len = 0;
+    free(c->out); /* an idle client keeps no buffer */
+    c->out = NULL;
+    c->out_cap = 0;
 }
 
-static void on_check(uv_check_t *h)
+static void on_prepare(uv_prepare_t *h)
 {
     fcl_client_t *c = h->data;
     flush_now(c);
-    uv_check_stop(h);
+    uv_prepare_stop(h);
     c->flush_on = false;
 }
 
@@ -235,16 +306,18 @@ static void out_append(fcl_client_t *c, const uint8_t *d, size_t n)
             ncap *= 2;
         uint8_t *p = realloc(c->out, ncap);
         if (!p)
-            return;
+            return; /* dropped: a QoS 1/2 message is resent after a reconnect */
         c->out = p;
         c->out_cap = ncap;
     }
     memcpy(c->out + c->out_len, d, n);
     c->out_len += n;
     c->last_tx_ms = uv_now(c->loop);
-    if (!c->flush_on) {
+    if (c->out_len >= FLUSH_AT) {
+        flush_now(c);
+    } else if (!c->flush_on) {
         c->flush_on = true;
-        uv_check_start(&c->flush, on_check);
+        uv_prepare_start(&c->flush, on_prepare);
     }
 }
 
@@ -290,12 +363,23 @@ static uint16_t next_pid(fcl_client_t *c)
     }
 }
 
+static uint32_t window(const fcl_client_t *c)
+{
+    if (c->o.version != FMQ_V5)
+        return c->o.max_inflight ? c->o.max_inflight : V311_WINDOW;
+    /* [MQTT-3.2.2.3.3]: no Receive Maximum in the CONNACK means 65535. */
+    uint32_t w = c->server_receive_max ? c->server_receive_max : 65535;
+    if (c->o.max_inflight && c->o.max_inflight < w)
+        w = c->o.max_inflight;
+    return w;
+}
+
 static void pump(fcl_client_t *c)
 {
     if (c->state != FCL_CONNECTED)
         return;
-    uint32_t window = c->server_receive_max ? c->server_receive_max : 65535;
-    while (c->q_len && c->n_inflight < window) {
+    uint32_t w = window(c);
+    while (c->q_len && c->n_inflight < w) {
         if (c->n_inflight == c->cap_inflight) {
             uint32_t ncap = c->cap_inflight ? c->cap_inflight * 2 : 8;
             out_msg_t *p = realloc(c->inflight, ncap * sizeof *p);
@@ -313,6 +397,11 @@ static void pump(fcl_client_t *c)
         m.state = 1;
         c->inflight[c->n_inflight++] = m;
         out_append(c, m.bytes, m.len);
+    }
+    if (c->q_len == 0 && c->queue) { /* nothing waits: an idle client keeps no ring */
+        free(c->queue);
+        c->queue = NULL;
+        c->q_cap = c->q_head = 0;
     }
 }
 
@@ -345,6 +434,10 @@ int fcl_publish(fcl_client_t *c, fmq_bytes_t topic, fmq_bytes_t payload, uint8_t
 {
     if (c->state == FCL_CLOSED || c->freed || qos > 2)
         return -1;
+    if (qos == 0 && c->state != FCL_CONNECTED)
+        return -1;
+    if (qos > 0 && c->q_len >= c->o.max_queued)
+        return -1;
     fmq_packet_t p = {.type = FMQ_PUBLISH};
     p.publish.qos = qos;
     p.publish.retain = retain;
@@ -357,27 +450,18 @@ int fcl_publish(fcl_client_t *c, fmq_bytes_t topic, fmq_bytes_t payload, uint8_t
     int n = fmq_encode(&p, c->o.version, NULL, 0, &err);
     if (n <= 0)
         return -1;
+    uint8_t *bytes = malloc((size_t)n);
+    if (!bytes)
+        return -1;
+    fmq_encode(&p, c->o.version, bytes, (size_t)n, &err);
     if (qos == 0) {
-        if (c->state != FCL_CONNECTED)
-            return -1;
-        uint8_t *tmp = malloc((size_t)n);
-        if (!tmp)
-            return -1;
-        fmq_encode(&p, c->o.version, tmp, (size_t)n, &err);
-        out_append(c, tmp, (size_t)n);
-        free(tmp);
-        if (c->o.cb.on_published)
-            c->o.cb.on_published(c, token, 0, c->o.ud);
+        out_append(c, bytes, (size_t)n);
+        free(bytes);
+        CB(c, on_published, token, 0);
         return 0;
     }
-    if (c->q_len >= c->o.max_queued)
-        return -1;
-    out_msg_t m = {.qos = qos, .token = token, .len = (uint32_t)n};
-    m.bytes = malloc((size_t)n);
-    if (!m.bytes)
-        return -1;
-    fmq_encode(&p, c->o.version, m.bytes, (size_t)n, &err);
-    uint32_t hdr = 1;
+    out_msg_t m = {.bytes = bytes, .qos = qos, .token = token, .len = (uint32_t)n};
+    uint32_t hdr = 1; /* the Remaining Length's last byte */
     while (m.bytes[hdr] & 0x80)
         hdr++;
     m.pid_off = hdr + 1 + 2 + topic.len;
@@ -405,6 +489,18 @@ int fcl_subscribe(fcl_client_t *c, const fmq_sub_entry_t *entries, size_t n, uin
     return p.subscribe.packet_id;
 }
 
+int fcl_unsubscribe(fcl_client_t *c, const fmq_bytes_t *filters, size_t n)
+{
+    if (c->state != FCL_CONNECTED || n == 0)
+        return -1;
+    fmq_packet_t p = {.type = FMQ_UNSUBSCRIBE};
+    p.unsubscribe.packet_id = next_pid(c);
+    p.unsubscribe.filters = filters;
+    p.unsubscribe.count = (uint32_t)n;
+    send_packet(c, &p);
+    return p.unsubscribe.packet_id;
+}
+
 /* ---- incoming ---- */
 
 static void finish_inflight(fcl_client_t *c, uint32_t i, uint8_t reason)
@@ -413,8 +509,12 @@ static void finish_inflight(fcl_client_t *c, uint32_t i, uint8_t reason)
     memmove(&c->inflight[i], &c->inflight[i + 1], (c->n_inflight - i - 1) * sizeof m);
     c->n_inflight--;
     free(m.bytes);
-    if (c->o.cb.on_published)
-        c->o.cb.on_published(c, m.token, reason, c->o.ud);
+    if (c->n_inflight == 0) {
+        free(c->inflight);
+        c->inflight = NULL;
+        c->cap_inflight = 0;
+    }
+    CB(c, on_published, m.token, reason);
 }
 
 static int find_inflight(fcl_client_t *c, uint16_t id)
@@ -456,30 +556,44 @@ static void qos2_release(fcl_client_t *c, uint16_t id)
 
 static void copy_ref(fcl_client_t *c, const fmq_props_t *p)
 {
-    c->server_ref[0] = 0;
+    free(c->server_ref);
+    c->server_ref = NULL;
     if (fmq_props_has(p, FMQ_PROP_SERVER_REFERENCE))
-        snprintf(c->server_ref, sizeof c->server_ref, "%.*s", (int)p->server_reference.len,
-                 (const char *)p->server_reference.ptr);
+        c->server_ref = dup_bytes(p->server_reference.ptr, p->server_reference.len);
+}
+
+/* Arms the timer for the next keep-alive check: when `keep_alive` seconds
+ * will have passed since we last sent anything. */
+static void arm_keepalive(fcl_client_t *c)
+{
+    if (!c->keep_alive)
+        return;
+    uint64_t now = uv_now(c->loop);
+    uint64_t due = c->last_tx_ms + (uint64_t)c->keep_alive * 1000;
+    uv_timer_start(&c->timer, on_timer, due > now ? due - now : 0, 0);
 }
 
 static void on_connack(fcl_client_t *c, const fmq_connack_t *a)
 {
+    if (c->state != FCL_CONNECTING)
+        return; /* a second CONNACK: ignore */
     if (a->reason != 0) {
         copy_ref(c, &a->props);
-        c->pending_info = (fcl_disconnect_info_t){true, a->reason, 0, false, NULL};
-        if (c->o.cb.on_connect)
-            c->o.cb.on_connect(c, a->reason, false, c->o.ud);
+        set_info(c, true, a->reason, 0);
+        CB(c, on_connect, a->reason, false);
         close_sock(c);
         return;
     }
     c->state = FCL_CONNECTED;
     c->attempts = 0;
+    free(c->server_ref);
+    c->server_ref = NULL;
     const fmq_props_t *p = &a->props;
     c->server_receive_max = fmq_props_has(p, FMQ_PROP_RECEIVE_MAXIMUM) ? p->receive_maximum : 0;
-    c->server_max_packet = fmq_props_has(p, FMQ_PROP_MAXIMUM_PACKET_SIZE) ? p->max_packet_size : 0;
-    if (fmq_props_has(p, FMQ_PROP_ASSIGNED_CLIENT_ID))
-        snprintf(c->assigned_id, sizeof c->assigned_id, "%.*s",
-                 (int)p->assigned_client_id.len, (const char *)p->assigned_client_id.ptr);
+    if (fmq_props_has(p, FMQ_PROP_ASSIGNED_CLIENT_ID)) {
+        free(c->assigned_id);
+        c->assigned_id = dup_bytes(p->assigned_client_id.ptr, p->assigned_client_id.len);
+    }
     c->keep_alive = fmq_props_has(p, FMQ_PROP_SERVER_KEEP_ALIVE) ? p->server_keep_alive
                                                                   : c->o.keep_alive;
     if (a->session_present) {
@@ -504,11 +618,9 @@ static void on_connack(fcl_client_t *c, const fmq_connack_t *a)
         }
         c->n_qos2_in = 0;
     }
-    uv_timer_stop(&c->timer);
-    if (c->keep_alive)
-        uv_timer_start(&c->timer, NULL, 0, 0); /* replaced below */
-    if (c->o.cb.on_connect)
-        c->o.cb.on_connect(c, 0, a->session_present, c->o.ud);
+    uv_timer_stop(&c->timer); /* the connect timeout */
+    arm_keepalive(c);
+    CB(c, on_connect, 0, a->session_present);
     pump(c);
 }
 
@@ -517,9 +629,9 @@ static void on_publish(fcl_client_t *c, const fmq_publish_t *p)
     bool deliver = true;
     if (p->qos == 2)
         deliver = !qos2_seen(c, p->packet_id, true); /* method B: once per id */
-    if (deliver && c->o.cb.on_message) {
+    if (deliver) {
         fcl_message_t m = {p->topic, p->payload, p->qos, p->retain, p->dup, &p->props};
-        c->o.cb.on_message(c, &m, c->o.ud);
+        CB(c, on_message, &m);
     }
     if (p->qos == 1)
         send_ack(c, FMQ_PUBACK, p->packet_id);
@@ -530,6 +642,12 @@ static void on_publish(fcl_client_t *c, const fmq_publish_t *p)
 static void handle(fcl_client_t *c, const fmq_packet_t *p)
 {
     int i;
+    if (p->type != FMQ_CONNACK && c->state != FCL_CONNECTED) {
+        /* Anything before CONNACK is a protocol error ([MQTT-3.2.0-1]). */
+        set_info(c, false, FMQ_RC_PROTOCOL_ERROR, 0);
+        close_sock(c);
+        return;
+    }
     switch (p->type) {
     case FMQ_CONNACK:
         on_connack(c, &p->connack);
@@ -565,16 +683,17 @@ static void handle(fcl_client_t *c, const fmq_packet_t *p)
         send_ack(c, FMQ_PUBCOMP, p->ack.packet_id);
         break;
     case FMQ_SUBACK:
-        if (c->o.cb.on_subscribed)
-            c->o.cb.on_subscribed(c, p->suback.packet_id, p->suback.codes.ptr,
-                                  p->suback.codes.len, c->o.ud);
+        CB(c, on_subscribed, p->suback.packet_id, p->suback.codes.ptr, p->suback.codes.len);
+        break;
+    case FMQ_UNSUBACK:
+        CB(c, on_unsubscribed, p->suback.packet_id, p->suback.codes.ptr, p->suback.codes.len);
         break;
     case FMQ_PINGRESP:
         c->ping_outstanding = false;
         break;
     case FMQ_DISCONNECT:
         copy_ref(c, &p->disconnect.props);
-        c->pending_info = (fcl_disconnect_info_t){true, p->disconnect.reason, 0, false, NULL};
+        set_info(c, true, p->disconnect.reason, 0);
         close_sock(c);
         break;
     default:
@@ -587,10 +706,9 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     (void)suggested;
     sock_t *s = h->data;
     fcl_client_t *c = s->c;
-    size_t want = 4096;
-    if (c && c->in_cap - c->in_len < want) {
-        size_t ncap = c->in_cap ? c->in_cap : 4096;
-        while (ncap - c->in_len < want)
+    if (c && c->in_cap - c->in_len < READ_CHUNK) {
+        size_t ncap = c->in_cap ? c->in_cap : READ_CHUNK;
+        while (ncap - c->in_len < READ_CHUNK)
             ncap *= 2;
         uint8_t *p = realloc(c->in, ncap);
         if (p) {
@@ -598,11 +716,18 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
             c->in_cap = ncap;
         }
     }
-    if (!c || c->in_cap - c->in_len == 0) {
-        *buf = uv_buf_init(NULL, 0);
+    if (!c || c->in_cap == c->in_len) {
+        *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS: we close */
         return;
     }
     *buf = uv_buf_init((char *)c->in + c->in_len, (unsigned)(c->in_cap - c->in_len));
+}
+
+static void release_input(fcl_client_t *c)
+{
+    free(c->in);
+    c->in = NULL;
+    c->in_len = c->in_cap = 0;
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
@@ -613,7 +738,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     if (!c)
         return;
     if (nread < 0) {
-        c->pending_info.sys_error = (int)nread;
+        set_info(c, false, 0, (int)nread);
         close_sock(c);
         return;
     }
@@ -627,17 +752,24 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         if (n == FMQ_NEED_MORE)
             break;
         if (n < 0) {
-            c->pending_info = (fcl_disconnect_info_t){false, err.reason, 0, false, NULL};
+            if (c->state == FCL_CONNECTED && c->o.version == FMQ_V5) {
+                fmq_packet_t d = {.type = FMQ_DISCONNECT};
+                d.disconnect.reason = err.reason;
+                send_packet(c, &d);
+            }
+            set_info(c, false, err.reason, 0);
             close_sock(c);
             return;
         }
-        handle(c, &p);
+        handle(c, &p); /* may close the socket or free the client */
         off += (size_t)n;
     }
     if (c->sock != s)
-        return;
+        return; /* close_sock released the input */
     memmove(c->in, c->in + off, c->in_len - off);
     c->in_len -= off;
+    if (c->in_len == 0)
+        release_input(c); /* an idle client keeps no buffer */
 }
 
 /* ---- connection lifecycle ---- */
@@ -663,7 +795,7 @@ static uint32_t backoff(fcl_client_t *c)
     if (d > r->max_delay_ms)
         d = r->max_delay_ms;
     if (r->jitter_pct && d) {
-        uint64_t span = d * r->jitter_pct / 100;
+        uint64_t span = d * (r->jitter_pct > 100 ? 100 : r->jitter_pct) / 100;
         if (span)
             d = d - span + rnd(c) % (2 * span + 1);
     }
@@ -680,23 +812,60 @@ static void on_timer(uv_timer_t *t)
         connect_now(c);
         break;
     case FCL_CONNECTING:
-        c->pending_info = (fcl_disconnect_info_t){false, 0, UV_ETIMEDOUT, false, NULL};
+        set_info(c, false, 0, UV_ETIMEDOUT);
         close_sock(c);
         break;
     case FCL_CONNECTED:
         if (c->ping_outstanding) { /* no PINGRESP within a keep alive */
-            c->pending_info = (fcl_disconnect_info_t){false, 0, UV_ETIMEDOUT, false, NULL};
+            set_info(c, false, FMQ_RC_KEEP_ALIVE_TIMEOUT, UV_ETIMEDOUT);
             close_sock(c);
             return;
         }
-        {
+        if (uv_now(c->loop) >= c->last_tx_ms + (uint64_t)c->keep_alive * 1000) {
             fmq_packet_t p = {.type = FMQ_PINGREQ};
             send_packet(c, &p);
             c->ping_outstanding = true;
         }
+        arm_keepalive(c);
         break;
     default:
         break;
+    }
+}
+
+/* Parses "host[:port]" (the first of a space-separated list; "[v6]:port"
+ * too) into the target the next attempts use. */
+static void follow_reference(fcl_client_t *c, const char *ref)
+{
+    size_t n = strcspn(ref, " ");
+    const char *host = ref, *port = NULL;
+    size_t hlen = n;
+    if (ref[0] == '[') {
+        const char *close = memchr(ref, ']', n);
+        if (!close)
+            return;
+        host = ref + 1;
+        hlen = (size_t)(close - host);
+        if ((size_t)(close + 1 - ref) < n && close[1] == ':')
+            port = close + 2;
+    } else {
+        const char *colon = memchr(ref, ':', n);
+        if (colon && !memchr(colon + 1, ':', n - (size_t)(colon + 1 - ref))) {
+            hlen = (size_t)(colon - ref);
+            port = colon + 1;
+        }
+    }
+    if (hlen == 0)
+        return;
+    char *h = dup_bytes((const uint8_t *)host, hlen);
+    if (!h)
+        return;
+    free(c->ref_host);
+    c->ref_host = h;
+    if (port) {
+        long v = strtol(port, NULL, 10);
+        if (v > 0 && v < 65536)
+            c->target_port = (uint16_t)v;
     }
 }
 
@@ -706,28 +875,27 @@ static void schedule_or_close(fcl_client_t *c)
     fcl_disconnect_info_t info = c->pending_info;
     c->pending_info = (fcl_disconnect_info_t){0};
     const fcl_reconnect_policy_t *r = &c->o.reconnect;
+    bool takeover = info.by_server && info.reason == FMQ_RC_SESSION_TAKEN_OVER;
+    bool moved = info.by_server && (info.reason == FMQ_RC_USE_ANOTHER_SERVER ||
+                                    info.reason == FMQ_RC_SERVER_MOVED);
     bool again = !c->final_drop && !c->freed && r->kind != FCL_RECONNECT_NONE &&
-                 c->state != FCL_CLOSED && (!r->max_attempts || c->attempts < r->max_attempts);
-    if (again && r->follow_server_reference && c->server_ref[0] &&
-        (info.reason == FMQ_RC_USE_ANOTHER_SERVER || info.reason == FMQ_RC_SERVER_MOVED)) {
-        const char *colon = strrchr(c->server_ref, ':');
-        if (colon) {
-            snprintf(c->target_host, sizeof c->target_host, "%.*s",
-                     (int)(colon - c->server_ref), c->server_ref);
-            c->target_port = (uint16_t)atoi(colon + 1);
-        }
-    }
+                 c->state != FCL_CLOSED && (!takeover || r->reconnect_after_takeover) &&
+                 (!r->max_attempts || c->attempts < r->max_attempts);
+    if (again && moved && r->follow_server_reference && c->server_ref)
+        follow_reference(c, c->server_ref);
     info.will_reconnect = again;
-    info.server_reference = c->server_ref[0] ? c->server_ref : NULL;
+    info.server_reference = c->server_ref;
     c->state = again ? FCL_WAITING : FCL_CLOSED;
     c->ping_outstanding = false;
     uv_timer_stop(&c->timer);
     if (again) {
         c->attempts++;
-        uv_timer_start(&c->timer, on_timer, backoff(c), 0);
+        info.delay_ms = backoff(c);
+        uv_timer_start(&c->timer, on_timer, info.delay_ms, 0);
     }
-    if (c->o.cb.on_disconnect && !c->freed)
-        c->o.cb.on_disconnect(c, &info, c->o.ud);
+    CB(c, on_disconnect, &info);
+    free(c->server_ref);
+    c->server_ref = NULL;
 }
 
 static void close_sock(fcl_client_t *c)
@@ -735,10 +903,10 @@ static void close_sock(fcl_client_t *c)
     sock_t *s = c->sock;
     if (!s)
         return;
-    flush_now(c);
+    flush_now(c); /* a DISCONNECT we just encoded still goes out */
+    c->pending_info.was_connected = c->state == FCL_CONNECTED;
     c->sock = NULL;
-    c->in_len = 0;
-    c->out_len = 0;
+    release_input(c);
     uv_close((uv_handle_t *)&s->tcp, on_sock_closed);
     schedule_or_close(c);
 }
@@ -750,7 +918,7 @@ static void on_connected(uv_connect_t *req, int status)
     if (!c || c->sock != s)
         return;
     if (status < 0) {
-        c->pending_info = (fcl_disconnect_info_t){false, 0, status, false, NULL};
+        set_info(c, false, 0, status);
         close_sock(c);
         return;
     }
@@ -759,19 +927,19 @@ static void on_connected(uv_connect_t *req, int status)
     fmq_connect_t *k = &p.connect;
     k->clean_start = c->o.clean_start;
     k->keep_alive = c->o.keep_alive;
-    k->client_id = fmq_cstr(c->client_id);
-    if (c->username) {
+    k->client_id = fmq_cstr(fcl_client_id(c));
+    if (c->o.username) {
         k->has_username = true;
-        k->username = fmq_cstr(c->username);
+        k->username = fmq_cstr(c->o.username);
     }
-    if (c->password) {
+    if (c->o.password) {
         k->has_password = true;
-        k->password = fmq_cstr(c->password);
+        k->password = fmq_cstr(c->o.password);
     }
-    if (c->will_topic) {
+    if (c->o.will_topic) {
         k->will_flag = true;
-        k->will_topic = fmq_cstr(c->will_topic);
-        k->will_payload = (fmq_bytes_t){c->will_payload, c->o.will_payload.len};
+        k->will_topic = fmq_cstr(c->o.will_topic);
+        k->will_payload = c->o.will_payload;
         k->will_qos = c->o.will_qos;
         k->will_retain = c->o.will_retain;
         if (c->o.will_delay) {
@@ -788,39 +956,69 @@ static void on_connected(uv_connect_t *req, int status)
         k->props.receive_maximum = c->o.receive_maximum;
     }
     send_packet(c, &p);
-    uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
+    int rc = uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
+    if (rc != 0) {
+        set_info(c, false, 0, rc);
+        close_sock(c);
+    }
+}
+
+/* An attempt that failed before it had a socket. */
+static void fail_attempt(fcl_client_t *c, int rc, bool final)
+{
+    set_info(c, false, 0, rc);
+    if (final)
+        c->final_drop = true;
+    schedule_or_close(c);
 }
 
 static int connect_now(fcl_client_t *c)
 {
     struct sockaddr_storage addr;
-    int rc = strchr(c->target_host, ':')
-                 ? uv_ip6_addr(c->target_host, c->target_port, (struct sockaddr_in6 *)&addr)
-                 : uv_ip4_addr(c->target_host, c->target_port, (struct sockaddr_in *)&addr);
+    const char *host = c->ref_host ? c->ref_host : c->o.host;
+    int rc = strchr(host, ':') ? uv_ip6_addr(host, c->target_port, (struct sockaddr_in6 *)&addr)
+                               : uv_ip4_addr(host, c->target_port, (struct sockaddr_in *)&addr);
     if (rc != 0) {
-        c->pending_info = (fcl_disconnect_info_t){false, 0, rc, false, NULL};
-        c->final_drop = true;
-        schedule_or_close(c);
+        fail_attempt(c, rc, true); /* retrying cannot fix an address */
         return rc;
     }
     sock_t *s = calloc(1, sizeof *s);
-    if (!s)
+    if (!s) {
+        fail_attempt(c, UV_ENOMEM, false);
         return UV_ENOMEM;
+    }
+    /* With a source address the socket must exist before bind; it is
+     * created here, so running out of descriptors shows up here too. */
+    rc = uv_tcp_init_ex(c->loop, &s->tcp, c->o.bind_addr ? AF_INET : AF_UNSPEC);
+    if (rc != 0) {
+        free(s);
+        fail_attempt(c, rc, false);
+        return rc;
+    }
     s->c = c;
-    uv_tcp_init(c->loop, &s->tcp);
     s->tcp.data = s;
     s->creq.data = s;
     c->handles_open++;
     c->sock = s;
     c->state = FCL_CONNECTING;
-    if (c->bind_addr) {
+    if (c->o.bind_addr) {
         struct sockaddr_in src;
-        if (uv_ip4_addr(c->bind_addr, 0, &src) == 0)
-            uv_tcp_bind(&s->tcp, (struct sockaddr *)&src, 0);
+        rc = uv_ip4_addr(c->o.bind_addr, 0, &src);
+        if (rc == 0) {
+            /* Let connect() pick the port per 4-tuple rather than bind()
+             * reserving one per source address: the range then serves every
+             * destination, and TIME_WAIT ports are reused on loopback. */
+            uv_os_fd_t fd;
+            int one = 1;
+            if (uv_fileno((uv_handle_t *)&s->tcp, &fd) == 0)
+                (void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+            rc = uv_tcp_bind(&s->tcp, (struct sockaddr *)&src, 0);
+        }
     }
-    rc = uv_tcp_connect(&s->creq, &s->tcp, (struct sockaddr *)&addr, on_connected);
+    if (rc == 0)
+        rc = uv_tcp_connect(&s->creq, &s->tcp, (struct sockaddr *)&addr, on_connected);
     if (rc != 0) {
-        c->pending_info = (fcl_disconnect_info_t){false, 0, rc, false, NULL};
+        set_info(c, false, 0, rc);
         close_sock(c);
         return rc;
     }
@@ -830,7 +1028,7 @@ static int connect_now(fcl_client_t *c)
 
 int fcl_client_start(fcl_client_t *c)
 {
-    if (c->state != FCL_IDLE && c->state != FCL_CLOSED)
+    if (c->freed || (c->state != FCL_IDLE && c->state != FCL_CLOSED))
         return 0;
     c->final_drop = false;
     c->attempts = 0;
@@ -855,8 +1053,12 @@ void fcl_client_drop(fcl_client_t *c, bool final)
 {
     c->final_drop = final;
     c->out_len = 0; /* a crash sends nothing more */
-    if (c->sock)
+    if (c->sock) {
         close_sock(c);
+    } else if (final) {
+        c->state = FCL_CLOSED;
+        uv_timer_stop(&c->timer);
+    }
 }
 
 void fcl_client_free(fcl_client_t *c)
@@ -864,6 +1066,7 @@ void fcl_client_free(fcl_client_t *c)
     if (!c || c->freed)
         return;
     c->freed = true;
+    c->state = FCL_CLOSED;
     if (c->sock) {
         c->sock->c = NULL; /* its close callback must not touch us */
         uv_close((uv_handle_t *)&c->sock->tcp, on_sock_closed);

@@ -91,8 +91,9 @@ typedef struct fcl_opts {
     uint16_t keep_alive;     /* seconds; 0 = off. PINGREQ when idle that long */
     uint32_t session_expiry; /* v5 */
     uint16_t receive_maximum;/* v5: what we accept unacknowledged (0 = 65535) */
-    uint16_t max_inflight;   /* our own cap on the outgoing window (0 = the server's
-                                Receive Maximum, or 65535 in 3.1.1) */
+    uint16_t max_inflight;   /* outgoing QoS 1/2 window. v5: our cap below the
+                                server's Receive Maximum (0 = none). 3.1.1, which
+                                cannot say: 0 = 20, as paho and mosquitto */
     const char *username, *password;
     /* Will: topic NULL = none. */
     const char *will_topic;
@@ -152,8 +153,11 @@ fcl_state_t fcl_client_state(const fcl_client_t *c);
 const char *fcl_client_id(const fcl_client_t *c); /* assigned or configured; borrowed */
 uint32_t fcl_client_inflight(const fcl_client_t *c);
 uint32_t fcl_client_queued(const fcl_client_t *c);
-/* Bytes accepted but not yet handed to the kernel: for QoS 0 back-pressure. */
+/* Bytes accepted but not yet handed to the kernel. */
 size_t fcl_client_pending_bytes(const fcl_client_t *c);
+/* The same plus what waits in the kernel's send queue (SIOCOUTQ): the
+ * back-pressure QoS 0 lacks, for pacing a publisher. One system call. */
+size_t fcl_client_unsent_bytes(const fcl_client_t *c);
 /* Writes "host:port" where the client connects now (after a followed
  * Server Reference, the new one) into buf; returns buf. */
 char *fcl_client_target(const fcl_client_t *c, char *buf, size_t len);

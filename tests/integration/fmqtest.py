@@ -32,6 +32,9 @@ import unittest
 
 HOST = "127.0.0.1"
 FERRYMQ = os.environ.get("FMQ_IT_FERRYMQ", "")  # not FERRYMQ_*: those are settings
+# Optional command the broker runs under, e.g.
+# "valgrind -q --error-exitcode=99" (a non-zero exit fails the test).
+WRAPPER = os.environ.get("FMQ_IT_WRAPPER", "").split()
 MOSQUITTO_PUB = os.environ.get("MOSQUITTO_PUB", "mosquitto_pub")
 MOSQUITTO_SUB = os.environ.get("MOSQUITTO_SUB", "mosquitto_sub")
 WAIT = 5.0        # longest wait for something that should happen
@@ -77,7 +80,7 @@ class Broker:
         last = ""
         for _attempt in range(3):  # the picked port may be taken meanwhile
             self.port = free_port()
-            cmd = [FERRYMQ, "--listen", "%s:%d" % (HOST, self.port),
+            cmd = WRAPPER + [FERRYMQ, "--listen", "%s:%d" % (HOST, self.port),
                    "--log-level", self.log_level,
                    "--data-dir", os.path.join(self.dir, "data")] + self.args
             log = open(self.log_path, "ab")
@@ -91,11 +94,14 @@ class Broker:
             paths = _logs.setdefault(_current_test[0], [])
             if self.log_path not in paths:
                 paths.append(self.log_path)
-            deadline = time.monotonic() + WAIT
+            # Ready when the port accepts and the log says it is ours (a
+            # port picked this way may meanwhile go to someone else).
+            mine = "listening on %s:%d " % (HOST, self.port)
+            deadline = time.monotonic() + WAIT * 2
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
                     break
-                if port_accepts(self.port):
+                if mine in self.log() and port_accepts(self.port):
                     return self
                 time.sleep(0.05)
             if self.proc.poll() is None:

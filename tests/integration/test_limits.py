@@ -147,7 +147,7 @@ class Inbound(ft.BrokerTest):
         c.subscribe([("se", 1)])
         c.send(ft.disconnect(0))
         c.wait_closed()
-        time.sleep(2.5)
+        time.sleep(3)
         a = self.raw(5).connect("se", clean=False, properties=[(ft.P_SESSION_EXPIRY, 3600)])
         self.assertFalse(a.session_present)
 
@@ -161,6 +161,28 @@ class Inbound(ft.BrokerTest):
         self.assertEqual(p.payload, b"s" * 10)
         small.ack_publish(p)
         self.assertIsNone(small.recv_or_none(ft.QUIET))
+
+    def test_resume_with_smaller_maximum_packet_size(self):
+        # An unacknowledged message that no longer fits the new connection's
+        # Maximum Packet Size is discarded as if delivered ([MQTT-3.1.2-25]),
+        # not kept in the inflight window where it would block others.
+        exp = (ft.P_SESSION_EXPIRY, 60)
+        c = self.raw_connected("shrinks", properties=[exp])
+        c.subscribe([("shr", 1)])
+        pub = self.raw_connected("pub")
+        pub.publish("shr", b"b" * 200, 1, packet_id=1)
+        self.assertEqual(len(c.next_publish().payload), 200)  # never acknowledged
+        c.abort()
+        c2 = self.raw(5)
+        a = c2.connect("shrinks", clean=False,
+                       properties=[exp, (ft.P_MAXIMUM_PACKET_SIZE, 64),
+                                   (ft.P_RECEIVE_MAXIMUM, 1)])
+        self.assertTrue(a.session_present)
+        pub.publish("shr", b"small", 1, packet_id=2)
+        p = c2.next_publish()
+        self.assertEqual((p.payload, p.dup), (b"small", False))
+        c2.ack_publish(p)
+        self.assertIsNone(c2.recv_or_none(ft.QUIET))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ Outcomes:
 import time
 
 import fmqtest as ft
-from fmqtest import connect, packet, props, publish, s, subscribe, u16, varint
+from fmqtest import connect, packet, publish, s, subscribe, u16, varint
 
 CLOSE = ("close",)
 
@@ -45,12 +45,14 @@ def SUBACK(*codes):
     return ("suback", list(codes))
 
 
-def raw_connect(level, flags, client_id=b"c", name=b"MQTT", v5props=b"\x00", keepalive=60):
-    """A CONNECT with every byte chosen by the caller."""
+def raw_connect(level, flags, client_id=b"c", name=b"MQTT", v5props=b"\x00", keepalive=60,
+                tail=b""):
+    """A CONNECT with every byte chosen by the caller (tail: what follows
+    the client identifier)."""
     body = s(name) + bytes([level, flags]) + u16(keepalive)
     if level == 5:
         body += v5props
-    return packet(0x10, body + s(client_id))
+    return packet(0x10, body + s(client_id) + tail)
 
 
 LONG_ID = "x" * 257  # over the default --max-client-id-len 256
@@ -82,6 +84,14 @@ BEFORE_CONNECT = [
     ("v5 client id too long", None, connect(5, LONG_ID), CONNACK(0x85)),
     ("v5 client id invalid UTF-8", None, raw_connect(5, 0x02, client_id=b"\xc3\x28"),
      CONNACK_OR_CLOSE(0x81)),
+    ("v5 client id with U+0000", None, raw_connect(5, 0x02, client_id=b"a\x00b"),
+     CONNACK_OR_CLOSE(0x81)),
+    ("v5 user name invalid UTF-8", None, raw_connect(5, 0x82, tail=s(b"\xff\xfe")),
+     CONNACK_OR_CLOSE(0x81)),
+    ("v5 will topic with wildcard", None,
+     connect(5, "c", will={"topic": "w/#", "payload": b"x"}), CONNACK_OR_CLOSE(0x90, 0x81)),
+    ("3.1.1 will topic with wildcard", None,
+     connect(4, "c", will={"topic": "w/+", "payload": b"x"}), CLOSE),
     ("v5 Receive Maximum 0", None, connect(5, "c", properties=[(ft.P_RECEIVE_MAXIMUM, 0)]),
      CONNACK_OR_CLOSE(0x82, 0x81)),
     ("v5 Session Expiry twice", None,
@@ -124,6 +134,10 @@ AFTER_V5_CONNECT = [
     ("SUBSCRIBE packet id 0", 5, subscribe(0, [("a", 0)]), DISC(0x82, 0x81)),
     ("SUBSCRIBE Subscription Identifier 0", 5,
      subscribe(1, [("a", 0)], properties=[(ft.P_SUBSCRIPTION_ID, 0)]), DISC(0x82, 0x81)),
+    ("SUBSCRIBE filter invalid UTF-8", 5, packet(0x82, u16(1) + b"\x00" + s(b"a\xff") + b"\x00"),
+     DISC(0x81)),
+    ("UNSUBSCRIBE filter with U+0000", 5, packet(0xA2, u16(1) + b"\x00" + s(b"a\x00")),
+     DISC(0x81)),
     ("SUBSCRIBE filter truncated", 5, packet(0x82, u16(1) + b"\x00" + b"\x00\x05ab"),
      DISC(0x81)),
     ("UNSUBSCRIBE flags 0", 5, b"\xa0" + ft.unsubscribe(1, ["a"])[1:], DISC(0x81)),
@@ -217,10 +231,11 @@ class Malformed(ft.BrokerTest):
     def test_invalid_filter_among_valid_ones(self):
         for version, bad in ((5, 0x8F), (4, 0x80)):
             c = self.raw_connected("f%d" % version, version=version)
-            c.send(subscribe(1, [("a/#/b", 1), ("ok/+", 1), ("a+", 0), ("#/x", 2), ("ok/#", 2)],
+            c.send(subscribe(1, [("a/#/b", 1), ("ok/+", 1), ("a+", 0), ("#/x", 2), ("ok/#", 2),
+                                 ("$share/g", 1), ("$share//x", 1), ("$share/a+b/x", 1)],
                              version=version))
             a = c.expect(ft.PT_SUBACK)
-            self.assertEqual((a.packet_id, a.codes), (1, [bad, 1, bad, bad, 2]))
+            self.assertEqual((a.packet_id, a.codes), (1, [bad, 1, bad, bad, 2, bad, bad, bad]))
             c.ping()
             pub = self.raw_connected("pub%d" % version)
             pub.publish("ok/1", b"granted", 1)
@@ -311,6 +326,8 @@ class Malformed(ft.BrokerTest):
         self.assertTrue(c3.connect("nonzero", clean=False).session_present)
 
     def test_reason_string_only_when_asked(self):
+        # 5.0 lets a server send a Reason String on DISCONNECT either way;
+        # ferrymq honours Request Problem Information 0 there too.
         c = self.raw_connected("quiet", properties=[(ft.P_REQUEST_PROBLEM_INFO, 0)])
         c.send(publish("a/+", b"x"))
         pkts = c.wait_closed()

@@ -43,6 +43,23 @@ class Session(ft.BrokerTest):
         self.assertEqual(got, [("s5/a", b"one", 1), ("s5/b", b"two", 2)])
         c2.none()
 
+    def test_mosquitto_clients_resume(self):
+        for version in ("mqttv311", "mqttv5"):
+            cid = "mosq-" + version
+            first = self.mosquitto_sub("ms/" + version, qos=1, version=version,
+                                       extra=["-c", "-i", cid, "-E"])
+            self.assertEqual(first.finish(), 0, "\n".join(first.output))  # subscribed, gone
+            for i in range(3):
+                rc, out = ft.mosquitto_pub(self.port, "ms/" + version, "offline-%d" % i,
+                                           qos=1, version=version)
+                self.assertEqual(rc, 0, out)
+            back = self.mosquitto_sub("ms/" + version, qos=1, version=version, count=3,
+                                      extra=["-c", "-i", cid])
+            got = [back.next_message() for _ in range(3)]
+            self.assertEqual(got, [("ms/" + version, 1, 0, "offline-%d" % i) for i in range(3)])
+            self.assertEqual(back.finish(), 0)
+            self.assertIn("CONNACK (0)", "\n".join(back.output))
+
     def test_session_present_flag(self):
         a = self.raw(5).connect("sp", clean=False, properties=EXP)
         self.assertEqual((a.reason, a.session_present), (0, False))  # nothing to resume
@@ -58,7 +75,7 @@ class Session(ft.BrokerTest):
         c.wait_closed()
         pub = self.raw_connected("pub")
         pub.publish("exp/x", b"for nobody", 1)
-        time.sleep(2.5)  # Session Expiry Interval 1 s has passed
+        time.sleep(3)  # Session Expiry Interval 1 s has passed
         c2 = self.raw(5)
         a = c2.connect("brief", clean=False, properties=[(ft.P_SESSION_EXPIRY, 1)])
         self.assertEqual((a.reason, a.session_present), (0, False))
@@ -73,7 +90,7 @@ class Session(ft.BrokerTest):
         c.subscribe([("exp3/#", 1)])
         c.send(ft.disconnect(version=4))
         c.wait_closed()
-        time.sleep(2.5)
+        time.sleep(3)
         a = self.raw(4).connect("brief3", clean=False)
         self.assertEqual((a.reason, a.session_present), (0, False))
 
@@ -128,6 +145,24 @@ class Session(ft.BrokerTest):
         pub = self.paho("pub")
         pub.publish("tw3/x", b"hi", 1)
         self.assertEqual(new.next_publish().payload, b"hi")
+
+    def test_takeover_of_connection_lifetime_session(self):
+        # A session with expiry 0 (5.0) or clean_session=1 (3.1.1) lasts as
+        # long as its network connection: the takeover closes that
+        # connection, so nothing of it may be resumed.
+        for version in (5, 4):
+            cid = "once%d" % version
+            old = self.raw_connected(cid, version=version, clean=True)
+            old.subscribe([("once/%d" % version, 1)])
+            new = self.raw(version)
+            kw = {"properties": EXP} if version == 5 else {}
+            a = new.connect(cid, clean=False, **kw)
+            self.assertEqual((a.reason, a.session_present), (0, False))
+            old.wait_closed()
+            pub = self.raw_connected("pub%d" % version)
+            a = pub.publish("once/%d" % version, b"x", 1)
+            self.assertEqual(a.reason, 0x10)  # the subscription ended with it
+            self.assertIsNone(new.recv_or_none(0.5))
 
     def test_takeover_with_paho(self):
         a = self.paho("same", session_expiry=60)
@@ -202,8 +237,12 @@ class Session(ft.BrokerTest):
         unacked = list(got)
         seen = [p.payload for p in got]
         for _ in range(40):
-            if not unacked:
+            if len(seen) == 10 and not unacked:
                 break
+            if not unacked:  # the window is open: the next one must come
+                q = c.expect(ft.PT_PUBLISH)
+                unacked.append(q)
+                seen.append(q.payload)
             p = unacked.pop(0)
             if p.qos == 1:
                 c.send(ft.ack(ft.PT_PUBACK, p.packet_id))

@@ -125,6 +125,30 @@ class Will(ft.BrokerTest):
         c2.wait_closed()
         w.none(0.5)
 
+    def test_message_expiry_counts_from_publication(self):
+        # The will's Message Expiry Interval is its lifetime once published,
+        # not since the CONNECT that carried it.
+        w = self.watcher()
+        c = self.raw_connected("expiring", will=will(
+            "will/exp", properties=[(ft.P_MESSAGE_EXPIRY, 2)]))
+        for _ in range(6):  # 3 s connected: longer than the expiry
+            time.sleep(0.5)
+            c.ping()
+        c.abort()
+        m = w.get()
+        self.assertEqual(m.topic, "will/exp")
+        self.assertTrue(0 < m.properties.MessageExpiryInterval <= 2)
+
+    def test_takeover_ends_connection_lifetime_session_with_will(self):
+        # Session Expiry 0: the takeover ends the old session, so its will
+        # is published even though its delay has not passed.
+        w = self.watcher()
+        self.raw_connected("short-lived", will=will("will/taken", delay=60))
+        new = self.raw(5)
+        a = new.connect("short-lived", clean=False)
+        self.assertEqual((a.reason, a.session_present), (0, False))
+        self.assertEqual(w.get().topic, "will/taken")
+
     def test_delayed_published_when_clean_start_ends_session(self):
         w = self.watcher()
         c = self.raw_connected("fresh", will=will("will/fresh", delay=300),
