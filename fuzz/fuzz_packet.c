@@ -321,7 +321,7 @@ static void check_roundtrip(const fmq_packet_t *p, uint8_t opts_version, uint8_t
 static void check_prefix(const uint8_t *p, size_t k, const fmq_decode_opts_t *opts, int full,
                          const fmq_packet_t *whole)
 {
-    uint8_t *copy = malloc(k ? k : 1);
+    uint8_t *copy = calloc(1, k ? k : 1);
     FUZZ_CHECK(copy != NULL, "malloc");
     if (k)
         memcpy(copy, p, k);

@@ -31,20 +31,20 @@ typedef struct bn_opts {
     const char *host;
     uint16_t port;
     uint8_t version;
-    uint32_t workers;          /* 0 = derived from the socket count */
-    double duration_s;         /* connect / publish phase */
-    double setup_s;            /* longest wait for the clients to be ready */
-    double max_time_s;         /* hard wall-clock cap of the whole run (0 = derived) */
+    uint32_t workers;  /* 0 = derived from the socket count */
+    double duration_s; /* connect / publish phase */
+    double setup_s;    /* longest wait for the clients to be ready */
+    double max_time_s; /* hard wall-clock cap of the whole run (0 = derived) */
     bn_spread_t spread;
-    bool spread_on;            /* resolved */
+    bool spread_on; /* resolved */
     uint16_t keep_alive;
     char id_prefix[40];
     bool quiet;
     uint32_t run_id;
     /* conn */
     uint32_t n;
-    double rate;               /* conn: connects/s in total; pubsub, clients: msgs/s per publisher */
-    uint32_t concurrency;      /* conn: outstanding connects per worker */
+    double rate;          /* conn: connects/s in total; pubsub, clients: msgs/s per publisher */
+    uint32_t concurrency; /* conn: outstanding connects per worker */
     double hold_s;
     int watch_pid;
     /* pubsub */
@@ -52,12 +52,12 @@ typedef struct bn_opts {
     bn_pattern_t pattern;
     uint8_t qos;
     uint32_t payload;
-    uint64_t count;            /* per publisher; 0 = until the duration ends */
+    uint64_t count; /* per publisher; 0 = until the duration ends */
     double drain_s;
-    uint32_t window_bytes;     /* QoS 0 at full speed: unsent bytes per publisher */
-    uint32_t window_msgs;      /* full speed: messages not yet received end to end */
+    uint32_t window_bytes; /* QoS 0 at full speed: unsent bytes per publisher */
+    uint32_t window_msgs;  /* full speed: messages not yet received end to end */
     /* clients */
-    double connect_rate;       /* clients: connects/s in total during setup */
+    double connect_rate; /* clients: connects/s in total during setup */
     uint32_t session_expiry;
     fcl_reconnect_policy_t reconnect;
     const char *csv, *events, *admin;
@@ -99,15 +99,15 @@ extern const bn_mode_ops_t bn_conn_ops, bn_pubsub_ops, bn_clients_ops;
 struct bn_worker {
     uv_loop_t loop;
     const bn_opts_t *o;
-    uint32_t index, count;     /* this worker, of how many */
+    uint32_t index, count; /* this worker, of how many */
     bn_out_t *out;
     uv_pipe_t cmd;
     char cmd_buf[256];
     size_t cmd_len;
     uv_timer_t stats_timer;
-    uv_timer_t grace;          /* bounds the wait for clients to close */
+    uv_timer_t grace; /* bounds the wait for clients to close */
     const bn_mode_ops_t *ops;
-    void *mode;                /* the mode's state */
+    void *mode; /* the mode's state */
     bool ready, going, stopped, finished;
     uint64_t go_ns;
 };
@@ -123,8 +123,8 @@ uint32_t bn_worker_share(const bn_worker_t *w, uint32_t n);
 uint32_t bn_worker_global(const bn_worker_t *w, uint32_t local);
 /* Client options common to every mode: address, version, keep alive, source
  * address (written into src, which must outlive fcl_client_new), id. */
-fcl_opts_t bn_client_opts(const bn_worker_t *w, uint32_t global, char *src, size_t srclen,
-                          char *id, size_t idlen, const char *kind);
+fcl_opts_t bn_client_opts(const bn_worker_t *w, uint32_t global, char *src, size_t srclen, char *id,
+                          size_t idlen, const char *kind);
 /* Milliseconds since "go" (0 before). */
 uint64_t bn_worker_ms(const bn_worker_t *w);
 

@@ -28,7 +28,7 @@ struct conn_state {
     bool all_sent;
     bool closing; /* finish: callbacks of our own stops are not events */
     uv_timer_t tick;
-    bn_hist_t lat; /* ns, TCP connect start to CONNACK */
+    bn_hist_t lat;         /* ns, TCP connect start to CONNACK */
     int first_error;       /* libuv error of the first failed attempt */
     uint8_t first_refusal; /* CONNACK code of the first refusal */
 };

@@ -11,48 +11,73 @@
 
 static void usage(FILE *f)
 {
-    fputs(
-        "usage: ferrybench conn|pubsub|clients [options]\n"
-        "\n"
-        "common:\n"
-        "  --host ADDR            broker address, numeric (default 127.0.0.1)\n"
-        "  --port N               broker port (default 1883)\n"
-        "  --mqtt 3|5             protocol: 3 = 3.1.1, 5 = 5.0 (default 5)\n"
-        "  --workers W            worker processes (default: <= 9000 sockets each)\n"
-        "  --duration S           connect (conn) or publish phase, seconds (default 10)\n"
-        "  --setup-timeout S      longest wait for clients to connect first (default 60)\n"
-        "  --max-time S           hard cap on the whole run (default: phases + 60)\n"
-        "  --spread auto|on|off   bind clients to 127.0.0.2..201 (auto: loopback and\n"
-        "                         more clients than half the ephemeral port range)\n"
-        "  --keep-alive S         MQTT keep alive (default 60)\n"
-        "  --connect-rate R       connects/s while setting up pubsub/clients (default 2000)\n"
-        "  --quiet                no progress on stderr\n"
-        "conn:     -n N  --rate R (connects/s, 0 = as fast as possible)  --concurrency C\n"
-        "          (outstanding attempts per worker, default 256)  --hold S (default 2)\n"
-        "          --watch-pid PID (report its VmRSS before and after: memory per connection)\n"
-        "pubsub:   -P N -S N  --pattern pairs|all  --qos 0|1|2  --payload BYTES (>= 24,\n"
-        "          default 64)  --rate R (msgs/s per publisher, 0 = flow control only)\n"
-        "          --count N (per publisher)  --drain S (default 5); at full speed a publisher\n"
-        "          keeps <= --window-msgs M (256; 0 = no limit) messages not yet received and,\n"
-        "          at QoS 0, <= --window-bytes B (65536) unsent\n"
-        "clients:  -n N  --rate R (QoS 1 msgs/s per client, default 1)  --payload BYTES\n"
-        "          --session-expiry S (default 600)  --reconnect none|fixed|exp (default exp)\n"
-        "          --reconnect-delay MS (100)  --reconnect-max MS (10000)  --jitter PCT (20)\n"
-        "          --follow-ref  --drain S (default 10)  --csv FILE  --events FILE\n"
-        "          --admin URL[,URL...] (node admin endpoints: used once the admin API exists,\n"
-        "          issue 6; until then reported as unavailable)\n"
-        "\n"
-        "Prints progress once a second on stderr, a summary and one key=value line on\n"
-        "stdout. Exit status 0 when the run completed, 1 when it was cut short.\n",
-        f);
+    fputs("usage: ferrybench conn|pubsub|clients [options]\n"
+          "\n"
+          "common:\n"
+          "  --host ADDR            broker address, numeric (default 127.0.0.1)\n"
+          "  --port N               broker port (default 1883)\n"
+          "  --mqtt 3|5             protocol: 3 = 3.1.1, 5 = 5.0 (default 5)\n"
+          "  --workers W            worker processes (default: <= 9000 sockets each)\n"
+          "  --duration S           connect (conn) or publish phase, seconds (default 10)\n"
+          "  --setup-timeout S      longest wait for clients to connect first (default 60)\n"
+          "  --max-time S           hard cap on the whole run (default: phases + 60)\n"
+          "  --spread auto|on|off   bind clients to 127.0.0.2..201 (auto: loopback and\n"
+          "                         more clients than half the ephemeral port range)\n"
+          "  --keep-alive S         MQTT keep alive (default 60)\n"
+          "  --connect-rate R       connects/s while setting up pubsub/clients (default 2000)\n"
+          "  --quiet                no progress on stderr\n"
+          "conn:     -n N  --rate R (connects/s, 0 = as fast as possible)  --concurrency C\n"
+          "          (outstanding attempts per worker, default 256)  --hold S (default 2)\n"
+          "          --watch-pid PID (report its VmRSS before and after: memory per connection)\n"
+          "pubsub:   -P N -S N  --pattern pairs|all  --qos 0|1|2  --payload BYTES (>= 24,\n"
+          "          default 64)  --rate R (msgs/s per publisher, 0 = flow control only)\n"
+          "          --count N (per publisher)  --drain S (default 5); at full speed a publisher\n"
+          "          keeps <= --window-msgs M (256; 0 = no limit) messages not yet received and,\n"
+          "          at QoS 0, <= --window-bytes B (65536) unsent\n"
+          "clients:  -n N  --rate R (QoS 1 msgs/s per client, default 1)  --payload BYTES\n"
+          "          --session-expiry S (default 600)  --reconnect none|fixed|exp (default exp)\n"
+          "          --reconnect-delay MS (100)  --reconnect-max MS (10000)  --jitter PCT (20)\n"
+          "          --follow-ref  --drain S (default 10)  --csv FILE  --events FILE\n"
+          "          --admin URL[,URL...] (node admin endpoints: used once the admin API exists,\n"
+          "          issue 6; until then reported as unavailable)\n"
+          "\n"
+          "Prints progress once a second on stderr, a summary and one key=value line on\n"
+          "stdout. Exit status 0 when the run completed, 1 when it was cut short.\n",
+          f);
 }
 
 enum {
-    OPT_HOST = 256, OPT_PORT, OPT_MQTT, OPT_WORKERS, OPT_DURATION, OPT_SETUP, OPT_MAXTIME,
-    OPT_SPREAD, OPT_KEEPALIVE, OPT_QUIET, OPT_RATE, OPT_CONCURRENCY, OPT_HOLD, OPT_WATCH,
-    OPT_PATTERN, OPT_QOS, OPT_PAYLOAD, OPT_COUNT, OPT_DRAIN, OPT_WINDOW, OPT_WMSGS, OPT_CRATE,
+    OPT_HOST = 256,
+    OPT_PORT,
+    OPT_MQTT,
+    OPT_WORKERS,
+    OPT_DURATION,
+    OPT_SETUP,
+    OPT_MAXTIME,
+    OPT_SPREAD,
+    OPT_KEEPALIVE,
+    OPT_QUIET,
+    OPT_RATE,
+    OPT_CONCURRENCY,
+    OPT_HOLD,
+    OPT_WATCH,
+    OPT_PATTERN,
+    OPT_QOS,
+    OPT_PAYLOAD,
+    OPT_COUNT,
+    OPT_DRAIN,
+    OPT_WINDOW,
+    OPT_WMSGS,
+    OPT_CRATE,
     OPT_EXPIRY,
-    OPT_RECONNECT, OPT_RDELAY, OPT_RMAX, OPT_JITTER, OPT_FOLLOW, OPT_CSV, OPT_EVENTS, OPT_ADMIN,
+    OPT_RECONNECT,
+    OPT_RDELAY,
+    OPT_RMAX,
+    OPT_JITTER,
+    OPT_FOLLOW,
+    OPT_CSV,
+    OPT_EVENTS,
+    OPT_ADMIN,
     OPT_HELP,
 };
 
@@ -137,13 +162,28 @@ static uint32_t random_u32(void)
 
 int bn_opts_parse(bn_opts_t *o, int argc, char **argv)
 {
-    *o = (bn_opts_t){.host = "127.0.0.1", .port = 1883, .version = FMQ_V5, .duration_s = 10,
-                     .setup_s = 60, .keep_alive = 60, .n = 1000, .concurrency = 256,
-                     .hold_s = 2, .pubs = 1, .subs = 1, .payload = 64, .drain_s = -1,
-                     .window_bytes = 65536, .window_msgs = 256, .connect_rate = 2000, .session_expiry = 600,
+    *o = (bn_opts_t){.host = "127.0.0.1",
+                     .port = 1883,
+                     .version = FMQ_V5,
+                     .duration_s = 10,
+                     .setup_s = 60,
+                     .keep_alive = 60,
+                     .n = 1000,
+                     .concurrency = 256,
+                     .hold_s = 2,
+                     .pubs = 1,
+                     .subs = 1,
+                     .payload = 64,
+                     .drain_s = -1,
+                     .window_bytes = 65536,
+                     .window_msgs = 256,
+                     .connect_rate = 2000,
+                     .session_expiry = 600,
                      .rate = -1};
-    o->reconnect = (fcl_reconnect_policy_t){.kind = FCL_RECONNECT_EXPONENTIAL, .delay_ms = 100,
-                                            .max_delay_ms = 10000, .jitter_pct = 20};
+    o->reconnect = (fcl_reconnect_policy_t){.kind = FCL_RECONNECT_EXPONENTIAL,
+                                            .delay_ms = 100,
+                                            .max_delay_ms = 10000,
+                                            .jitter_pct = 20};
     int pattern = -1;
     if (argc < 2 || argv[1][0] == '-') {
         usage(argc >= 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr);
@@ -164,37 +204,65 @@ int bn_opts_parse(bn_opts_t *o, int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "n:P:S:h", long_opts, NULL)) != -1) {
         switch (c) {
-        case OPT_HOST: o->host = optarg; break;
-        case OPT_PORT: o->port = (uint16_t)num("port", optarg, 1, 65535); break;
+        case OPT_HOST:
+            o->host = optarg;
+            break;
+        case OPT_PORT:
+            o->port = (uint16_t)num("port", optarg, 1, 65535);
+            break;
         case OPT_MQTT:
             o->version = strcmp(optarg, "3") == 0 || strcmp(optarg, "3.1.1") == 0 ? FMQ_V311
-                         : strcmp(optarg, "5") == 0                                ? FMQ_V5
-                                                                                   : 0;
+                         : strcmp(optarg, "5") == 0                               ? FMQ_V5
+                                                                                  : 0;
             if (!o->version) {
                 fprintf(stderr, "ferrybench: --mqtt 3 or 5\n");
                 exit(2);
             }
             break;
-        case OPT_WORKERS: o->workers = (uint32_t)num("workers", optarg, 1, BN_MAX_WORKERS); break;
-        case OPT_DURATION: o->duration_s = num("duration", optarg, 0.1, 86400); break;
-        case OPT_SETUP: o->setup_s = num("setup-timeout", optarg, 1, 3600); break;
-        case OPT_MAXTIME: o->max_time_s = num("max-time", optarg, 1, 90000); break;
+        case OPT_WORKERS:
+            o->workers = (uint32_t)num("workers", optarg, 1, BN_MAX_WORKERS);
+            break;
+        case OPT_DURATION:
+            o->duration_s = num("duration", optarg, 0.1, 86400);
+            break;
+        case OPT_SETUP:
+            o->setup_s = num("setup-timeout", optarg, 1, 3600);
+            break;
+        case OPT_MAXTIME:
+            o->max_time_s = num("max-time", optarg, 1, 90000);
+            break;
         case OPT_SPREAD:
             o->spread = strcmp(optarg, "on") == 0    ? BN_SPREAD_ON
                         : strcmp(optarg, "off") == 0 ? BN_SPREAD_OFF
                                                      : BN_SPREAD_AUTO;
             break;
-        case OPT_KEEPALIVE: o->keep_alive = (uint16_t)num("keep-alive", optarg, 0, 65535); break;
-        case OPT_QUIET: o->quiet = true; break;
-        case OPT_RATE: o->rate = num("rate", optarg, 0, 1e7); break;
+        case OPT_KEEPALIVE:
+            o->keep_alive = (uint16_t)num("keep-alive", optarg, 0, 65535);
+            break;
+        case OPT_QUIET:
+            o->quiet = true;
+            break;
+        case OPT_RATE:
+            o->rate = num("rate", optarg, 0, 1e7);
+            break;
         case OPT_CONCURRENCY:
             o->concurrency = (uint32_t)num("concurrency", optarg, 1, 20000);
             break;
-        case OPT_HOLD: o->hold_s = num("hold", optarg, 0, 86400); break;
-        case OPT_WATCH: o->watch_pid = (int)num("watch-pid", optarg, 1, 4194304); break;
-        case 'n': o->n = (uint32_t)num("n", optarg, 1, 1000000); break;
-        case 'P': o->pubs = (uint32_t)num("P", optarg, 1, 100000); break;
-        case 'S': o->subs = (uint32_t)num("S", optarg, 1, 100000); break;
+        case OPT_HOLD:
+            o->hold_s = num("hold", optarg, 0, 86400);
+            break;
+        case OPT_WATCH:
+            o->watch_pid = (int)num("watch-pid", optarg, 1, 4194304);
+            break;
+        case 'n':
+            o->n = (uint32_t)num("n", optarg, 1, 1000000);
+            break;
+        case 'P':
+            o->pubs = (uint32_t)num("P", optarg, 1, 100000);
+            break;
+        case 'S':
+            o->subs = (uint32_t)num("S", optarg, 1, 100000);
+            break;
         case OPT_PATTERN:
             pattern = strcmp(optarg, "pairs") == 0 ? BN_PAIRS
                       : strcmp(optarg, "all") == 0 ? BN_ALL
@@ -204,17 +272,27 @@ int bn_opts_parse(bn_opts_t *o, int argc, char **argv)
                 exit(2);
             }
             break;
-        case OPT_QOS: o->qos = (uint8_t)num("qos", optarg, 0, 2); break;
+        case OPT_QOS:
+            o->qos = (uint8_t)num("qos", optarg, 0, 2);
+            break;
         case OPT_PAYLOAD:
             o->payload = (uint32_t)num("payload", optarg, BN_PAYLOAD_MIN, 1 << 20);
             break;
-        case OPT_COUNT: o->count = (uint64_t)num("count", optarg, 0, 4e9); break;
-        case OPT_DRAIN: o->drain_s = num("drain", optarg, 0, 3600); break;
+        case OPT_COUNT:
+            o->count = (uint64_t)num("count", optarg, 0, 4e9);
+            break;
+        case OPT_DRAIN:
+            o->drain_s = num("drain", optarg, 0, 3600);
+            break;
         case OPT_WINDOW:
             o->window_bytes = (uint32_t)num("window-bytes", optarg, 1024, 1 << 26);
             break;
-        case OPT_WMSGS: o->window_msgs = (uint32_t)num("window-msgs", optarg, 0, 1e7); break;
-        case OPT_CRATE: o->connect_rate = num("connect-rate", optarg, 1, 1e6); break;
+        case OPT_WMSGS:
+            o->window_msgs = (uint32_t)num("window-msgs", optarg, 0, 1e7);
+            break;
+        case OPT_CRATE:
+            o->connect_rate = num("connect-rate", optarg, 1, 1e6);
+            break;
         case OPT_EXPIRY:
             o->session_expiry = (uint32_t)num("session-expiry", optarg, 0, 4294967295.0);
             break;
@@ -236,14 +314,28 @@ int bn_opts_parse(bn_opts_t *o, int argc, char **argv)
         case OPT_RMAX:
             o->reconnect.max_delay_ms = (uint32_t)num("reconnect-max", optarg, 1, 3600000);
             break;
-        case OPT_JITTER: o->reconnect.jitter_pct = (uint32_t)num("jitter", optarg, 0, 100); break;
-        case OPT_FOLLOW: o->reconnect.follow_server_reference = true; break;
-        case OPT_CSV: o->csv = optarg; break;
-        case OPT_EVENTS: o->events = optarg; break;
-        case OPT_ADMIN: o->admin = optarg; break;
+        case OPT_JITTER:
+            o->reconnect.jitter_pct = (uint32_t)num("jitter", optarg, 0, 100);
+            break;
+        case OPT_FOLLOW:
+            o->reconnect.follow_server_reference = true;
+            break;
+        case OPT_CSV:
+            o->csv = optarg;
+            break;
+        case OPT_EVENTS:
+            o->events = optarg;
+            break;
+        case OPT_ADMIN:
+            o->admin = optarg;
+            break;
         case 'h':
-        case OPT_HELP: usage(stdout); exit(0);
-        default: usage(stderr); exit(2);
+        case OPT_HELP:
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            exit(2);
         }
     }
     if (optind < argc) {
@@ -266,8 +358,7 @@ int bn_opts_parse(bn_opts_t *o, int argc, char **argv)
     if (o->drain_s < 0)
         o->drain_s = o->mode == BN_CLIENTS ? 10 : 5;
     if (o->mode == BN_PUBSUB) {
-        o->pattern = pattern >= 0 ? (bn_pattern_t)pattern
-                                  : o->pubs == o->subs ? BN_PAIRS : BN_ALL;
+        o->pattern = pattern >= 0 ? (bn_pattern_t)pattern : o->pubs == o->subs ? BN_PAIRS : BN_ALL;
         if (o->pattern == BN_PAIRS && o->pubs != o->subs) {
             fprintf(stderr, "ferrybench: --pattern pairs needs -P equal to -S\n");
             exit(2);

@@ -112,13 +112,14 @@ typedef struct child {
     parent_t *p;
     uint32_t index;
     pid_t pid;
-    int cmd_fd;  /* our write end of its command pipe */
-    int out_fd;  /* our read end of its report pipe, until the loop takes it */
+    int cmd_fd; /* our write end of its command pipe */
+    int out_fd; /* our read end of its report pipe, until the loop takes it */
     uv_pipe_t pipe;
     char *buf;
     size_t len, cap;
     bool ready, settled, pub_done, ended, eof, pipe_open;
     double settled_ms;
+    double sec_lat_max_us; /* largest lat_max_us of the T lines this second */
     kvset_t last, fin;
 } child_t;
 
@@ -137,12 +138,12 @@ struct parent {
     phase_t phase;
     uint64_t t0, t_phase, t_go, t_stop;
     uint32_t ticks;
-    bn_hist_t *lat;            /* connect latency (conn) or end to end (pubsub, clients) */
-    uint32_t *pub_sent;        /* pubsub: per publisher */
+    bn_hist_t *lat;     /* connect latency (conn) or end to end (pubsub, clients) */
+    uint32_t *pub_sent; /* pubsub: per publisher */
     uint64_t *sub_unique, *sub_dup, *sub_reorder; /* pubsub: per subscriber */
-    cl_rec_t *cl;              /* clients */
+    cl_rec_t *cl;                                 /* clients */
     FILE *csv, *events;
-    kvset_t prev;              /* totals a second ago: progress rates, CSV deltas */
+    kvset_t prev; /* totals a second ago: progress rates, CSV deltas */
     double last_rx;
     uint64_t last_rx_change;
     long rss_before, rss_after;
@@ -239,10 +240,14 @@ static void handle_line(child_t *c, char *l)
     case 'R':
         c->ready = true;
         break;
-    case 'T':
+    case 'T': {
         c->last.n = 0;
         kv_parse(&c->last, l + 1);
+        double m = kv_get(&c->last, "lat_max_us");
+        if (m > c->sec_lat_max_us)
+            c->sec_lat_max_us = m;
         break;
+    }
     case 'A':
         c->settled = true;
         c->settled_ms = strtod(l + 5, NULL); /* "A ms=N" */
@@ -417,8 +422,7 @@ static void drain_step(parent_t *p, uint64_t now)
     /* Nothing in flight, every client connected, nothing arriving for a
      * while: what has not arrived is lost (QoS 0, or a session a broker
      * dropped), and waiting longer would not change the figures. */
-    bool settled = unacked == 0 &&
-                   (p->o->mode != BN_CLIENTS || kv_get(&t, "connected") >= p->o->n);
+    bool settled = unacked == 0 && (p->o->mode != BN_CLIENTS || kv_get(&t, "connected") >= p->o->n);
     uint64_t quiet_ms = p->o->mode == BN_CLIENTS ? 2000 : 1000;
     bool quiet = settled && now - p->last_rx_change >= quiet_ms;
     if (complete || quiet || now - p->t_stop >= (uint64_t)(p->o->drain_s * 1000))
@@ -433,6 +437,12 @@ static void progress(parent_t *p, uint64_t now)
     totals(p, &t);
     const bn_opts_t *o = p->o;
     char line[256];
+    double lat_max_ms = 0; /* the slowest delivery of this second */
+    for (uint32_t i = 0; i < p->W; i++) {
+        if (p->ch[i].sec_lat_max_us / 1000 > lat_max_ms)
+            lat_max_ms = p->ch[i].sec_lat_max_us / 1000;
+        p->ch[i].sec_lat_max_us = 0;
+    }
 #define D(key) (kv_get(&t, key) - kv_get(&p->prev, key))
     switch (o->mode) {
     case BN_CONN:
@@ -442,26 +452,26 @@ static void progress(parent_t *p, uint64_t now)
         break;
     case BN_PUBSUB:
         snprintf(line, sizeof line,
-                 "ready %.0f/%u sent %.0f (+%.0f/s) delivered %.0f (+%.0f/s) unacked %.0f",
+                 "ready %.0f/%u sent %.0f (+%.0f/s) delivered %.0f (+%.0f/s) unacked %.0f "
+                 "latency max %.1f ms",
                  kv_get(&t, "ready"), o->pubs + o->subs, kv_get(&t, "sent"), D("sent"),
-                 kv_get(&t, "rx"), D("rx"), kv_get(&t, "unacked"));
+                 kv_get(&t, "rx"), D("rx"), kv_get(&t, "unacked"), lat_max_ms);
         break;
     case BN_CLIENTS:
         snprintf(line, sizeof line,
                  "connected %.0f/%u disconnects %.0f reconnects %.0f sent %.0f (+%.0f/s) rx %.0f "
                  "unacked %.0f",
-                 kv_get(&t, "connected"), o->n, kv_get(&t, "disconnects"),
-                 kv_get(&t, "reconnects"), kv_get(&t, "sent"), D("sent"), kv_get(&t, "rx"),
-                 kv_get(&t, "unacked"));
+                 kv_get(&t, "connected"), o->n, kv_get(&t, "disconnects"), kv_get(&t, "reconnects"),
+                 kv_get(&t, "sent"), D("sent"), kv_get(&t, "rx"), kv_get(&t, "unacked"));
         break;
     }
     if (!o->quiet)
         fprintf(stderr, "[%5.1f s] %-6s %s\n", (double)now / 1000, phase_name[p->phase], line);
     if (p->csv && p->phase >= PH_RUN && p->phase <= PH_DRAIN)
-        fprintf(p->csv, "%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f\n",
+        fprintf(p->csv, "%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.3f\n",
                 (double)(now - p->t_go) / 1000, kv_get(&t, "connected"), D("disconnects"),
                 D("reconnects"), D("sent"), D("rx"), D("acked"), kv_get(&t, "unacked"),
-                D("failed_attempts"));
+                D("failed_attempts"), lat_max_ms);
 #undef D
     p->prev = t;
 }
@@ -502,8 +512,8 @@ static void on_tick(uv_timer_t *h)
     }
     case PH_HOLD: {
         uint64_t held = now - p->t_stop;
-        uint64_t sample_at = (uint64_t)(o->hold_s * 500) < 1000 ? (uint64_t)(o->hold_s * 500)
-                                                                 : 1000;
+        uint64_t sample_at =
+            (uint64_t)(o->hold_s * 500) < 1000 ? (uint64_t)(o->hold_s * 500) : 1000;
         if (o->watch_pid && !p->rss_after && held >= sample_at)
             p->rss_after = read_rss_kb(o->watch_pid);
         if (held >= (uint64_t)(o->hold_s * 1000)) {
@@ -625,8 +635,8 @@ static void report_conn(parent_t *p, const kvset_t *f)
     }
     printf("ferrybench mode=conn n=%u workers=%u connected=%.0f failed=%.0f refused=%.0f "
            "dropped=%.0f time_to_all_s=%.3f all_settled=%d connect_rate=%.1f",
-           o->n, p->W, connected, kv_get(f, "failed"), kv_get(f, "refused"),
-           kv_get(f, "dropped"), span_s, all_settled, rate);
+           o->n, p->W, connected, kv_get(f, "failed"), kv_get(f, "refused"), kv_get(f, "dropped"),
+           span_s, all_settled, rate);
     lat_kv(p, "connect");
     if (o->watch_pid)
         printf(" rss_before_kb=%ld rss_after_kb=%ld rss_per_conn_b=%.0f", p->rss_before,
@@ -736,8 +746,8 @@ static void report_clients(parent_t *p, const kvset_t *f)
     static const char *const kinds[] = {"none", "fixed", "exponential"};
     printf("  %-14s %s %u..%u ms, jitter %u%%%s; session expiry %u s\n", "reconnect",
            kinds[o->reconnect.kind], o->reconnect.delay_ms, o->reconnect.max_delay_ms,
-           o->reconnect.jitter_pct, o->reconnect.follow_server_reference ? ", follows references" : "",
-           o->session_expiry);
+           o->reconnect.jitter_pct,
+           o->reconnect.follow_server_reference ? ", follows references" : "", o->session_expiry);
     printf("  %-14s %.0f of %u at the end\n", "connected", kv_get(f, "connected"), o->n);
     printf("  %-14s %.0f in all; per client max %u, mean %.3f\n", "disconnects",
            kv_get(f, "disconnects"), max_disc, reported > 0 ? disc_sum / reported : 0);
@@ -788,9 +798,15 @@ static void report(parent_t *p)
         printf("ferrybench: run cut short: %s (figures below cover what was reported)\n",
                p->why_short);
     switch (p->o->mode) {
-    case BN_CONN: report_conn(p, &f); break;
-    case BN_PUBSUB: report_pubsub(p, &f); break;
-    case BN_CLIENTS: report_clients(p, &f); break;
+    case BN_CONN:
+        report_conn(p, &f);
+        break;
+    case BN_PUBSUB:
+        report_pubsub(p, &f);
+        break;
+    case BN_CLIENTS:
+        report_clients(p, &f);
+        break;
     }
     printf(" complete=%d\n", !p->cut_short);
     fflush(stdout);
@@ -884,8 +900,9 @@ int bn_parent_main(bn_opts_t *o)
             return 2;
     }
     if (o->admin)
-        note(p, "--admin %s: the admin API is unavailable until issue 6; node connection "
-                "counts will not be collected",
+        note(p,
+             "--admin %s: the admin API is unavailable until issue 6; node connection "
+             "counts will not be collected",
              o->admin);
     if (o->csv && !(p->csv = fopen(o->csv, "w"))) {
         note(p, "cannot write %s: %s", o->csv, strerror(errno));
@@ -893,7 +910,7 @@ int bn_parent_main(bn_opts_t *o)
     }
     if (p->csv)
         fprintf(p->csv, "t_s,connected,disconnects,reconnects,msgs_out,msgs_in,acked,unacked,"
-                        "failed_attempts\n");
+                        "failed_attempts,latency_max_ms\n");
     if (o->events && !(p->events = fopen(o->events, "w"))) {
         note(p, "cannot write %s: %s", o->events, strerror(errno));
         return 2;
@@ -923,9 +940,10 @@ int bn_parent_main(bn_opts_t *o)
     uv_signal_start(&p->sig_int, on_signal, SIGINT);
     uv_signal_start(&p->sig_term, on_signal, SIGTERM);
     if (!o->quiet)
-        note(p, "%s: %u clients, %u worker%s, run id %08x%s", o->mode == BN_CONN ? "conn"
-                                                           : o->mode == BN_PUBSUB ? "pubsub"
-                                                                                   : "clients",
+        note(p, "%s: %u clients, %u worker%s, run id %08x%s",
+             o->mode == BN_CONN     ? "conn"
+             : o->mode == BN_PUBSUB ? "pubsub"
+                                    : "clients",
              bn_total_clients(o), p->W, p->W == 1 ? "" : "s", o->run_id,
              o->spread_on ? ", source addresses 127.0.0.2-201" : "");
     uv_run(&p->loop, UV_RUN_DEFAULT);

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #define TICK_MS 1
-#define MAX_PER_TICK 1000   /* per publisher: bounds one tick's work */
+#define MAX_PER_TICK 1000 /* per publisher: bounds one tick's work */
 #define SETUP_TICK_MS 10
 
 typedef struct ps_state ps_state_t;
@@ -20,8 +20,8 @@ typedef struct ps_state ps_state_t;
 typedef struct ps_pub {
     fcl_client_t *c;
     ps_state_t *s;
-    uint32_t idx;   /* global */
-    uint32_t seq;   /* messages published = next sequence number */
+    uint32_t idx; /* global */
+    uint32_t seq; /* messages published = next sequence number */
     bool connected, done;
 } ps_pub_t;
 
@@ -29,7 +29,7 @@ typedef struct ps_sub {
     fcl_client_t *c;
     ps_state_t *s;
     uint32_t idx;
-    bn_seq_t *seq;  /* one per publisher it hears: 1 (pairs) or P (all) */
+    bn_seq_t *seq; /* one per publisher it hears: 1 (pairs) or P (all) */
     bool subscribed, counted;
 } ps_sub_t;
 
@@ -41,12 +41,13 @@ struct ps_state {
     uv_timer_t tick;
     bn_hist_t lat; /* ns, publish call to delivery */
     uint8_t *payload;
-    uint32_t *floor;   /* "all": per local publisher, the fewest messages any of our
-                          subscribers has received from it (recomputed by the tick) */
+    uint32_t *floor; /* "all": per local publisher, the fewest messages any of our
+                        subscribers has received from it (recomputed by the tick) */
     uint32_t ticks;
     uint64_t sent, acked, nacked, refused;
     uint64_t rx, rx_dup, rx_reorder, rx_gap, rx_window, rx_foreign;
     uint32_t disconnects;
+    uint64_t lat_max_ns; /* largest end-to-end latency since the last T line */
     bool closing, setup_done;
 };
 
@@ -106,8 +107,7 @@ static bool e2e_full(const ps_pub_t *p)
     const bn_opts_t *o = s->w->o;
     if (!o->window_msgs || !s->n_sub)
         return false;
-    uint64_t got = o->pattern == BN_PAIRS ? s->sub[p - s->pub].seq[0].unique
-                                          : s->floor[p - s->pub];
+    uint64_t got = o->pattern == BN_PAIRS ? s->sub[p - s->pub].seq[0].unique : s->floor[p - s->pub];
     return p->seq >= got + o->window_msgs;
 }
 
@@ -159,9 +159,10 @@ static void on_tick(uv_timer_t *t)
         if (!p->connected || p->done)
             continue;
         if (o->rate > 0) {
-            /* Publisher i is offset by i/P of an interval: no lockstep bursts. */
+            /* Message m is due at (m + 1 - i/P) / rate: publisher i is offset
+             * by i/P of an interval, so they do not fire in lockstep. */
             double want = o->rate * elapsed + (double)p->idx / o->pubs;
-            for (int k = 0; k < MAX_PER_TICK && p->seq < want; k++)
+            for (int k = 0; k < MAX_PER_TICK && p->seq + 1 <= want; k++)
                 if (!publish_one(p))
                     break;
         } else {
@@ -255,8 +256,10 @@ static void sub_message(fcl_client_t *c, const fcl_message_t *m, void *ud)
     s->rx_gap += kind == BN_SEQ_GAP;
     if (!s->w->stopped)
         s->rx_window++;
-    uint64_t now = bn_now_ns();
-    bn_hist_record(&s->lat, now > h.sent_ns ? now - h.sent_ns : 0);
+    uint64_t now = bn_now_ns(), lat = now > h.sent_ns ? now - h.sent_ns : 0;
+    bn_hist_record(&s->lat, lat);
+    if (lat > s->lat_max_ns)
+        s->lat_max_ns = lat;
 }
 
 static void pub_disconnect(fcl_client_t *c, const fcl_disconnect_info_t *info, void *ud)
@@ -302,8 +305,8 @@ static void start_next(ps_state_t *s)
         slot = &p->c;
     }
     o.clean_start = true;
-    o.reconnect = (fcl_reconnect_policy_t){.kind = FCL_RECONNECT_FIXED, .delay_ms = 500,
-                                           .jitter_pct = 20};
+    o.reconnect =
+        (fcl_reconnect_policy_t){.kind = FCL_RECONNECT_FIXED, .delay_ms = 500, .jitter_pct = 20};
     o.max_queued = 100000;
     *slot = fcl_client_new(&s->w->loop, &o);
     if (*slot)
@@ -391,8 +394,10 @@ static void ps_stats(bn_worker_t *w, bn_out_t *out)
                   (unsigned long long)s->nacked, (unsigned long long)s->refused,
                   (unsigned long long)s->rx, (unsigned long long)s->rx_dup,
                   (unsigned long long)s->rx_reorder, (unsigned long long)s->rx_window,
-                  (unsigned long long)s->rx_foreign, (unsigned long long)unacked(s),
-                  s->disconnects, s->n_ready);
+                  (unsigned long long)s->rx_foreign, (unsigned long long)unacked(s), s->disconnects,
+                  s->n_ready);
+    bn_out_printf(out, " lat_max_us=%llu", (unsigned long long)(s->lat_max_ns / 1000));
+    s->lat_max_ns = 0;
 }
 
 static void free_state(uv_handle_t *h)

@@ -90,12 +90,15 @@ uint64_t bn_worker_ms(const bn_worker_t *w)
     return w->go_ns ? (bn_now_ns() - w->go_ns) / 1000000 : 0;
 }
 
-fcl_opts_t bn_client_opts(const bn_worker_t *w, uint32_t global, char *src, size_t srclen,
-                          char *id, size_t idlen, const char *kind)
+fcl_opts_t bn_client_opts(const bn_worker_t *w, uint32_t global, char *src, size_t srclen, char *id,
+                          size_t idlen, const char *kind)
 {
     const bn_opts_t *o = w->o;
-    fcl_opts_t co = {.host = o->host, .port = o->port, .version = o->version,
-                     .keep_alive = o->keep_alive, .connect_timeout_ms = 15000};
+    fcl_opts_t co = {.host = o->host,
+                     .port = o->port,
+                     .version = o->version,
+                     .keep_alive = o->keep_alive,
+                     .connect_timeout_ms = 15000};
     if (o->spread_on) {
         /* Each source address has its own ~28k ephemeral ports. */
         snprintf(src, srclen, "127.0.0.%u", 2 + global % BN_SRC_ADDRS);
@@ -208,8 +211,9 @@ int bn_worker_main(const bn_opts_t *o, uint32_t index, uint32_t count, int cmd_f
     w->index = index;
     w->count = count;
     w->out = out;
-    w->ops = o->mode == BN_CONN ? &bn_conn_ops : o->mode == BN_PUBSUB ? &bn_pubsub_ops
-                                                                     : &bn_clients_ops;
+    w->ops = o->mode == BN_CONN     ? &bn_conn_ops
+             : o->mode == BN_PUBSUB ? &bn_pubsub_ops
+                                    : &bn_clients_ops;
     uv_loop_init(&w->loop);
     uv_pipe_init(&w->loop, &w->cmd, 0);
     w->cmd.data = w;

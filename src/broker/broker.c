@@ -109,6 +109,16 @@ void fb_broker_tick(fb_broker_t *b, uint64_t wall_ms, uint64_t mono_ms)
     fb_broker_set_clock(b, wall_ms, mono_ms);
     uint64_t now_ms = wall_ms;
     for (fb_conn_t *c = b->conns; c; c = c->next) {
+        /* An output buffer unused for a whole tick goes back to the allocator:
+         * idle connections (most of them) hold none, busy ones keep theirs. */
+        if (c->out && c->out_len == 0 && !c->dirty) {
+            if (c->out_idle) {
+                free(c->out);
+                c->out = NULL;
+                c->out_cap = 0;
+            }
+            c->out_idle = true;
+        }
         if (c->state == FB_CONN_NEW && mono_ms - c->opened_ms > b->cfg->connect_timeout_ms) {
             FB_INFO("%s: no CONNECT within %u ms", c->peer, b->cfg->connect_timeout_ms);
             fb_conn_close(c, 0, NULL);
@@ -150,6 +160,7 @@ void fb_broker_flush(fb_broker_t *b)
                 fb_conn_close(c, 0, NULL);
             c->out_len = 0;
         }
+
         if (c->state == FB_CONN_CLOSING)
             c->ops->close(c->tctx);
     }

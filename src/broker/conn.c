@@ -37,6 +37,7 @@ void fb_conn_write(fb_conn_t *c, const uint8_t *data, size_t len)
         return;
     memcpy(c->out + c->out_len, data, len);
     c->out_len += len;
+    c->out_idle = false;
     c->b->stats.bytes_out += len;
     mark_dirty(c);
 }
@@ -54,6 +55,8 @@ bool fb__conn_send(fb_conn_t *c, const fmq_packet_t *p)
     if (c->state == FB_CONN_CLOSING)
         return false;
     fmq_err_t err;
+    if (!c->out && !out_reserve(c, 512)) /* flushed buffers are freed: most packets fit */
+        return false;
     size_t space = c->out_cap - c->out_len;
     int n = fmq_encode(p, c->version, c->out ? c->out + c->out_len : NULL, space, &err);
     if (n > 0 && (size_t)n > space) {
@@ -68,6 +71,7 @@ bool fb__conn_send(fb_conn_t *c, const fmq_packet_t *p)
     if (c->client_max_packet && (uint32_t)n > c->client_max_packet)
         return false;
     c->out_len += (size_t)n;
+    c->out_idle = false;
     c->b->stats.bytes_out += (size_t)n;
     mark_dirty(c);
     return true;

@@ -46,6 +46,7 @@ typedef struct fb_conn {
     size_t in_len, in_cap;
     uint8_t *out;                  /* encoded packets not yet handed to the transport */
     size_t out_len, out_cap;
+    bool out_idle;                 /* no packet since the last tick (then out is freed) */
 
     uint64_t opened_ms, last_rx_ms; /* monotonic clock (b->mono_ms) */
     uint16_t keep_alive;           /* seconds, as granted */

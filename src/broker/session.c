@@ -140,7 +140,7 @@ int fb_session_enqueue(fb_session_t *s, fb_delivery_t *d, uint32_t limit, bool d
             fb_delivery_release(d);
             return 2;
         }
-        fb_delivery_t old;
+        fb_delivery_t old = {0};
         fb_session_dequeue(s, &old);
         fb_delivery_release(&old);
         rc = 1;

@@ -14,8 +14,8 @@
 #include <sys/socket.h>
 #include <linux/sockios.h>
 
-#define READ_CHUNK 16384   /* bytes asked of the kernel per read */
-#define FLUSH_AT 65536     /* buffered output past this is written at once */
+#define READ_CHUNK 16384 /* bytes asked of the kernel per read */
+#define FLUSH_AT 65536   /* buffered output past this is written at once */
 /* 3.1.1 has no Receive Maximum, yet servers limit unacknowledged QoS 2
  * messages all the same (ferrymq closes the connection past max_inflight,
  * 32 by default): paho's and mosquitto's window is 20, so is ours. */
@@ -26,10 +26,10 @@
 typedef struct out_msg {
     uint8_t *bytes;
     uint32_t len;
-    uint32_t pid_off;  /* where the packet identifier sits in bytes */
+    uint32_t pid_off; /* where the packet identifier sits in bytes */
     uint16_t packet_id;
     uint8_t qos;
-    uint8_t state;     /* 0 queued, 1 awaiting PUBACK/PUBREC, 2 awaiting PUBCOMP */
+    uint8_t state; /* 0 queued, 1 awaiting PUBACK/PUBREC, 2 awaiting PUBCOMP */
     uint64_t token;
 } out_msg_t;
 
@@ -38,7 +38,7 @@ typedef struct out_msg {
 typedef struct sock {
     uv_tcp_t tcp;
     uv_connect_t creq;
-    fcl_client_t *c;   /* NULL once the client let go of it */
+    fcl_client_t *c; /* NULL once the client let go of it */
 } sock_t;
 
 typedef struct wreq {
@@ -48,21 +48,21 @@ typedef struct wreq {
 
 struct fcl_client {
     uv_loop_t *loop;
-    fcl_opts_t o;              /* its strings and will payload are our copies */
-    char *ref_host;            /* host of a followed Server Reference, or NULL */
+    fcl_opts_t o;   /* its strings and will payload are our copies */
+    char *ref_host; /* host of a followed Server Reference, or NULL */
     uint16_t target_port;
-    char *assigned_id;         /* Assigned Client Identifier, or NULL */
-    char *server_ref;          /* Server Reference of the last refusal, or NULL */
+    char *assigned_id; /* Assigned Client Identifier, or NULL */
+    char *server_ref;  /* Server Reference of the last refusal, or NULL */
 
     fcl_state_t state;
-    sock_t *sock;              /* live socket, or NULL */
-    uv_timer_t timer;          /* connect timeout / keep alive / reconnect delay */
-    uv_prepare_t flush;        /* writes `out` before the loop blocks */
+    sock_t *sock;       /* live socket, or NULL */
+    uv_timer_t timer;   /* connect timeout / keep alive / reconnect delay */
+    uv_prepare_t flush; /* writes `out` before the loop blocks */
     bool flush_on;
-    bool freed;                /* fcl_client_free called: release after closes */
+    bool freed; /* fcl_client_free called: release after closes */
     bool final_drop;
     bool ping_outstanding;
-    int handles_open;          /* timer + prepare + sockets not yet closed */
+    int handles_open; /* timer + prepare + sockets not yet closed */
 
     uint8_t *in;
     size_t in_len, in_cap;
@@ -71,16 +71,16 @@ struct fcl_client {
 
     out_msg_t *inflight;
     uint32_t n_inflight, cap_inflight;
-    out_msg_t *queue;          /* ring */
+    out_msg_t *queue; /* ring */
     uint32_t q_head, q_len, q_cap;
-    uint16_t *qos2_in;         /* incoming QoS 2 ids awaiting PUBREL */
+    uint16_t *qos2_in; /* incoming QoS 2 ids awaiting PUBREL */
     uint32_t n_qos2_in, cap_qos2_in;
     uint16_t next_pid;
 
     uint16_t server_receive_max;
-    uint16_t keep_alive;       /* as granted */
+    uint16_t keep_alive; /* as granted */
     uint64_t last_tx_ms;
-    uint32_t attempts;         /* reconnect attempts since the last CONNACK 0 */
+    uint32_t attempts; /* reconnect attempts since the last CONNACK 0 */
     uint64_t rng;
     fcl_disconnect_info_t pending_info;
 };
@@ -121,8 +121,8 @@ static uint32_t rnd(fcl_client_t *c)
 
 static void set_info(fcl_client_t *c, bool by_server, uint8_t reason, int sys_error)
 {
-    c->pending_info = (fcl_disconnect_info_t){
-        .by_server = by_server, .reason = reason, .sys_error = sys_error};
+    c->pending_info =
+        (fcl_disconnect_info_t){.by_server = by_server, .reason = reason, .sys_error = sys_error};
 }
 
 static void free_strings(fcl_client_t *c)
@@ -594,8 +594,8 @@ static void on_connack(fcl_client_t *c, const fmq_connack_t *a)
         free(c->assigned_id);
         c->assigned_id = dup_bytes(p->assigned_client_id.ptr, p->assigned_client_id.len);
     }
-    c->keep_alive = fmq_props_has(p, FMQ_PROP_SERVER_KEEP_ALIVE) ? p->server_keep_alive
-                                                                  : c->o.keep_alive;
+    c->keep_alive =
+        fmq_props_has(p, FMQ_PROP_SERVER_KEEP_ALIVE) ? p->server_keep_alive : c->o.keep_alive;
     if (a->session_present) {
         /* Resend the window as it was ([MQTT-4.4.0-1]), DUP set. */
         for (uint32_t i = 0; i < c->n_inflight; i++) {
@@ -876,8 +876,8 @@ static void schedule_or_close(fcl_client_t *c)
     c->pending_info = (fcl_disconnect_info_t){0};
     const fcl_reconnect_policy_t *r = &c->o.reconnect;
     bool takeover = info.by_server && info.reason == FMQ_RC_SESSION_TAKEN_OVER;
-    bool moved = info.by_server && (info.reason == FMQ_RC_USE_ANOTHER_SERVER ||
-                                    info.reason == FMQ_RC_SERVER_MOVED);
+    bool moved = info.by_server &&
+                 (info.reason == FMQ_RC_USE_ANOTHER_SERVER || info.reason == FMQ_RC_SERVER_MOVED);
     bool again = !c->final_drop && !c->freed && r->kind != FCL_RECONNECT_NONE &&
                  c->state != FCL_CLOSED && (!takeover || r->reconnect_after_takeover) &&
                  (!r->max_attempts || c->attempts < r->max_attempts);

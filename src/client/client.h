@@ -29,10 +29,10 @@ typedef enum {
 
 typedef struct fcl_reconnect_policy {
     fcl_reconnect_t kind;
-    uint32_t delay_ms;      /* first delay (default 100) */
-    uint32_t max_delay_ms;  /* cap (default 10000) */
-    uint32_t jitter_pct;    /* +-% uniform spread of each delay (0 = none) */
-    uint32_t max_attempts;  /* consecutive failed attempts before giving up; 0 = unlimited */
+    uint32_t delay_ms;     /* first delay (default 100) */
+    uint32_t max_delay_ms; /* cap (default 10000) */
+    uint32_t jitter_pct;   /* +-% uniform spread of each delay (0 = none) */
+    uint32_t max_attempts; /* consecutive failed attempts before giving up; 0 = unlimited */
     /* On DISCONNECT/CONNACK 0x9C (Use another server) or 0x9D (Server moved)
      * with a Server Reference "host[:port]" (the first of a space-separated
      * list), reconnect there from now on instead of the configured address.
@@ -47,12 +47,12 @@ typedef struct fcl_reconnect_policy {
 
 /* Why a connection (or an attempt at one) ended, for on_disconnect. */
 typedef struct fcl_disconnect_info {
-    bool by_server;          /* DISCONNECT received (v5) or CONNACK refusal */
-    bool was_connected;      /* a CONNACK 0 had been received on this socket */
-    uint8_t reason;          /* reason code / 3.1.1 return code, 0 when the socket just closed */
-    int sys_error;           /* libuv error (UV_EOF, UV_ECONNREFUSED, UV_ETIMEDOUT...), else 0 */
-    bool will_reconnect;     /* the policy schedules another attempt */
-    uint32_t delay_ms;       /* ...after this many milliseconds */
+    bool by_server;      /* DISCONNECT received (v5) or CONNACK refusal */
+    bool was_connected;  /* a CONNACK 0 had been received on this socket */
+    uint8_t reason;      /* reason code / 3.1.1 return code, 0 when the socket just closed */
+    int sys_error;       /* libuv error (UV_EOF, UV_ECONNREFUSED, UV_ETIMEDOUT...), else 0 */
+    bool will_reconnect; /* the policy schedules another attempt */
+    uint32_t delay_ms;   /* ...after this many milliseconds */
     const char *server_reference; /* from the DISCONNECT/CONNACK, or NULL */
 } fcl_disconnect_info_t;
 
@@ -80,40 +80,40 @@ typedef struct fcl_callbacks {
 } fcl_callbacks_t;
 
 typedef struct fcl_opts {
-    const char *host;        /* numeric IPv4/IPv6 address (default 127.0.0.1) */
+    const char *host; /* numeric IPv4/IPv6 address (default 127.0.0.1) */
     uint16_t port;
-    const char *bind_addr;   /* IPv4 source address (spread over 127.0.0.x), or NULL */
-    uint8_t version;         /* FMQ_V311 or FMQ_V5 (default FMQ_V5) */
+    const char *bind_addr; /* IPv4 source address (spread over 127.0.0.x), or NULL */
+    uint8_t version;       /* FMQ_V311 or FMQ_V5 (default FMQ_V5) */
     /* "" or NULL lets the server assign one (v5); the assigned id is then
      * used for every reconnect, so a persistent session can resume. */
     const char *client_id;
-    bool clean_start;        /* on every connect, reconnects included */
-    uint16_t keep_alive;     /* seconds; 0 = off. PINGREQ when idle that long */
-    uint32_t session_expiry; /* v5 */
-    uint16_t receive_maximum;/* v5: what we accept unacknowledged (0 = 65535) */
-    uint16_t max_inflight;   /* outgoing QoS 1/2 window. v5: our cap below the
-                                server's Receive Maximum (0 = none). 3.1.1, which
-                                cannot say: 0 = 20, as paho and mosquitto */
+    bool clean_start;         /* on every connect, reconnects included */
+    uint16_t keep_alive;      /* seconds; 0 = off. PINGREQ when idle that long */
+    uint32_t session_expiry;  /* v5 */
+    uint16_t receive_maximum; /* v5: what we accept unacknowledged (0 = 65535) */
+    uint16_t max_inflight;    /* outgoing QoS 1/2 window. v5: our cap below the
+                                 server's Receive Maximum (0 = none). 3.1.1, which
+                                 cannot say: 0 = 20, as paho and mosquitto */
     const char *username, *password;
     /* Will: topic NULL = none. */
     const char *will_topic;
     fmq_bytes_t will_payload;
     uint8_t will_qos;
     bool will_retain;
-    uint32_t will_delay;     /* v5 */
+    uint32_t will_delay; /* v5 */
     fcl_reconnect_policy_t reconnect;
     uint32_t connect_timeout_ms; /* TCP connect + CONNACK (default 10000) */
-    uint32_t max_queued;     /* QoS 1/2 publishes waiting for a slot (default 10000) */
+    uint32_t max_queued;         /* QoS 1/2 publishes waiting for a slot (default 10000) */
     fcl_callbacks_t cb;
     void *ud;
 } fcl_opts_t;
 
 typedef enum {
-    FCL_IDLE,        /* not started */
-    FCL_CONNECTING,  /* TCP connect or waiting for CONNACK */
+    FCL_IDLE,       /* not started */
+    FCL_CONNECTING, /* TCP connect or waiting for CONNACK */
     FCL_CONNECTED,
-    FCL_WAITING,     /* reconnect timer running */
-    FCL_CLOSED,      /* final: no more attempts (fcl_client_start starts over) */
+    FCL_WAITING, /* reconnect timer running */
+    FCL_CLOSED,  /* final: no more attempts (fcl_client_start starts over) */
 } fcl_state_t;
 
 /* NULL when out of memory. */

@@ -35,8 +35,8 @@ bool th_check_eq(th_t *t, long long a, long long b, const char *ea, const char *
         return true;
     }
     t->failed++;
-    fprintf(stderr, "%s:%d: [%s] CHECK_EQ(%s, %s) failed: %lld != %lld\n", file, line,
-            t->current, ea, eb, a, b);
+    fprintf(stderr, "%s:%d: [%s] CHECK_EQ(%s, %s) failed: %lld != %lld\n", file, line, t->current,
+            ea, eb, a, b);
     return false;
 }
 
@@ -158,8 +158,8 @@ int th_broker_start(th_t *t, th_broker_t *b, uint16_t port, const char *const *e
         char listen[32], data[96];
         snprintf(listen, sizeof listen, "127.0.0.1:%u", b->port);
         snprintf(data, sizeof data, "%s/data-%u", t->dir, b->port);
-        const char *argv[32] = {t->ferrymq, "--listen", listen, "--log-level", "info",
-                                "--data-dir", data};
+        const char *argv[32] = {t->ferrymq, "--listen",   listen, "--log-level",
+                                "info",     "--data-dir", data};
         int n = 7;
         for (int i = 0; extra && extra[i] && n < 31; i++)
             argv[n++] = extra[i];
@@ -302,8 +302,7 @@ static void probe_published(fcl_client_t *c, uint64_t token, uint8_t reason, voi
     p->pub_reason = reason;
 }
 
-static void probe_subscribed(fcl_client_t *c, uint16_t id, const uint8_t *codes, size_t n,
-                             void *ud)
+static void probe_subscribed(fcl_client_t *c, uint16_t id, const uint8_t *codes, size_t n, void *ud)
 {
     (void)c;
     (void)id;
@@ -341,16 +340,19 @@ static void probe_disconnect(fcl_client_t *c, const fcl_disconnect_info_t *info,
 
 fcl_opts_t th_opts(th_probe_t *p, uint16_t port, const char *client_id)
 {
-    fcl_opts_t o = {.host = "127.0.0.1", .port = port, .version = FMQ_V5,
-                    .client_id = client_id, .clean_start = true, .connect_timeout_ms = 3000};
+    fcl_opts_t o = {.host = "127.0.0.1",
+                    .port = port,
+                    .version = FMQ_V5,
+                    .client_id = client_id,
+                    .clean_start = true,
+                    .connect_timeout_ms = 3000};
     o.cb = (fcl_callbacks_t){probe_connect,    probe_message,      probe_published,
                              probe_subscribed, probe_unsubscribed, probe_disconnect};
     o.ud = p;
     return o;
 }
 
-bool th_subscribe(uv_loop_t *loop, fcl_client_t *c, th_probe_t *p, const char *filter,
-                  uint8_t qos)
+bool th_subscribe(uv_loop_t *loop, fcl_client_t *c, th_probe_t *p, const char *filter, uint8_t qos)
 {
     fmq_sub_entry_t e = {.filter = fmq_cstr(filter), .qos = qos};
     int want = p->subscribed + 1;

@@ -16,7 +16,7 @@
 #include <uv.h>
 
 typedef struct th_broker {
-    pid_t pid;           /* 0 when not running */
+    pid_t pid; /* 0 when not running */
     uint16_t port;
     char log[128];
 } th_broker_t;
@@ -98,5 +98,4 @@ typedef struct th_probe {
 /* Options with the probe's callbacks, v5, no reconnect. */
 fcl_opts_t th_opts(th_probe_t *p, uint16_t port, const char *client_id);
 /* Subscribes to one filter and waits for the SUBACK; true when granted. */
-bool th_subscribe(uv_loop_t *loop, fcl_client_t *c, th_probe_t *p, const char *filter,
-                  uint8_t qos);
+bool th_subscribe(uv_loop_t *loop, fcl_client_t *c, th_probe_t *p, const char *filter, uint8_t qos);

@@ -13,8 +13,7 @@
 
 #define N_MSGS 200
 
-static void round_trip(th_t *t, uv_loop_t *loop, uint8_t version, uint8_t pub_qos,
-                       uint8_t sub_qos)
+static void round_trip(th_t *t, uv_loop_t *loop, uint8_t version, uint8_t pub_qos, uint8_t sub_qos)
 {
     th_probe_t sp = {0}, pp = {0};
     char sid[32], pid[32], topic[32];

@@ -165,8 +165,8 @@ static void backoff_broker_restart(th_t *t, uv_loop_t *loop)
         return;
     th_probe_t p = {0};
     fcl_opts_t o = th_opts(&p, b.port, "r-backoff");
-    o.reconnect = (fcl_reconnect_policy_t){.kind = FCL_RECONNECT_EXPONENTIAL, .delay_ms = 100,
-                                           .max_delay_ms = 800, .jitter_pct = 0};
+    o.reconnect = (fcl_reconnect_policy_t){
+        .kind = FCL_RECONNECT_EXPONENTIAL, .delay_ms = 100, .max_delay_ms = 800, .jitter_pct = 0};
     fcl_client_t *c = fcl_client_new(loop, &o);
     fcl_client_start(c);
     CHECK(t, th_wait_int(loop, &p.connects, 1, 3000));
@@ -205,8 +205,8 @@ static void jitter_and_limit(th_t *t, uv_loop_t *loop)
 {
     th_probe_t p = {0};
     fcl_opts_t o = th_opts(&p, th_free_port(), "r-jitter");
-    o.reconnect = (fcl_reconnect_policy_t){.kind = FCL_RECONNECT_FIXED, .delay_ms = 100,
-                                           .jitter_pct = 50, .max_attempts = 4};
+    o.reconnect = (fcl_reconnect_policy_t){
+        .kind = FCL_RECONNECT_FIXED, .delay_ms = 100, .jitter_pct = 50, .max_attempts = 4};
     fcl_client_t *c = fcl_client_new(loop, &o);
     fcl_client_start(c);
     CHECK(t, th_wait_int(loop, &p.disconnects, 5, 3000));
@@ -223,8 +223,10 @@ static void jitter_and_limit(th_t *t, uv_loop_t *loop)
 
     /* Exponential with jitter stays within +-pct of 100 * 2^n, capped. */
     memset(&p, 0, sizeof p);
-    o.reconnect = (fcl_reconnect_policy_t){.kind = FCL_RECONNECT_EXPONENTIAL, .delay_ms = 20,
-                                           .max_delay_ms = 80, .jitter_pct = 25,
+    o.reconnect = (fcl_reconnect_policy_t){.kind = FCL_RECONNECT_EXPONENTIAL,
+                                           .delay_ms = 20,
+                                           .max_delay_ms = 80,
+                                           .jitter_pct = 25,
                                            .max_attempts = 5};
     c = fcl_client_new(loop, &o);
     fcl_client_start(c);
@@ -248,8 +250,8 @@ static void server_reference(th_t *t, uv_loop_t *loop, bool via_disconnect, bool
         reply_connack_ref(&m, ref);
     th_probe_t p = {0};
     fcl_opts_t o = th_opts(&p, m.port, "r-moved");
-    o.reconnect = (fcl_reconnect_policy_t){.kind = FCL_RECONNECT_FIXED, .delay_ms = 50,
-                                           .follow_server_reference = follow};
+    o.reconnect = (fcl_reconnect_policy_t){
+        .kind = FCL_RECONNECT_FIXED, .delay_ms = 50, .follow_server_reference = follow};
     fcl_client_t *c = fcl_client_new(loop, &o);
     fcl_client_start(c);
     CHECK(t, th_wait_int(loop, &p.disconnects, 1, 3000));
@@ -315,8 +317,8 @@ static void connect_timeout(th_t *t, uv_loop_t *loop)
     th_probe_t p = {0};
     fcl_opts_t o = th_opts(&p, ntohs(a.sin_port), "r-timeout");
     o.connect_timeout_ms = 200;
-    o.reconnect = (fcl_reconnect_policy_t){.kind = FCL_RECONNECT_FIXED, .delay_ms = 50,
-                                           .max_attempts = 1};
+    o.reconnect =
+        (fcl_reconnect_policy_t){.kind = FCL_RECONNECT_FIXED, .delay_ms = 50, .max_attempts = 1};
     fcl_client_t *c = fcl_client_new(loop, &o);
     uint64_t t0 = th_now_ms();
     fcl_client_start(c);

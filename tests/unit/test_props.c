@@ -563,7 +563,7 @@ static void long_block_two_byte_length(void)
     CHECK_EQ_INT(props_decode(buf, n, CON, &p, &err), (int)n);
     CHECK_EQ_INT(p.raw.len, 206);
     CHECK_EQ_INT(p.n_user, 1);
-    fmq_user_prop_t kv;
+    fmq_user_prop_t kv = {0};
     CHECK(props_user_at(&p, 0, &kv));
     CHECK_EQ_INT(kv.value.len, 200);
     CHECK_EQ_INT(fmq_props_size(&p), n);
