@@ -64,6 +64,10 @@ format:
 clean:
 	rm -rf build
 
-# The main job. Until the operator lands (issue 7) it runs the codec benchmark.
+# The main job. Until the operator lands (issue 7): a single node under load,
+# restarted mid-run, measured by ferrybench (scripts/demo.sh).
 .PHONY: demo
-demo: bench-codec
+demo: deps
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j $(JOBS) --target ferrymq ferrybench
+	bash scripts/demo.sh

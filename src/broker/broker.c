@@ -151,6 +151,7 @@ void fb_broker_tick(fb_broker_t *b, uint64_t wall_ms, uint64_t mono_ms)
 
 void fb_broker_flush(fb_broker_t *b)
 {
+    uint64_t round = ++b->flush_round;
     while (b->dirty) {
         fb_conn_t *c = b->dirty;
         b->dirty = c->dirty_next;
@@ -160,6 +161,16 @@ void fb_broker_flush(fb_broker_t *b)
                 fb_conn_close(c, 0, NULL);
             c->out_len = 0;
         }
+        /* A connection that had nothing to send in the previous round is
+         * not streaming: give its buffer back now, so that a storm of
+         * CONNACKs leaves no 1 KiB per idle connection behind. One that is
+         * streaming keeps it (the tick frees it once it goes quiet). */
+        if (c->last_flush_round + 1 != round) {
+            free(c->out);
+            c->out = NULL;
+            c->out_cap = 0;
+        }
+        c->last_flush_round = round;
 
         if (c->state == FB_CONN_CLOSING)
             c->ops->close(c->tctx);

@@ -47,6 +47,7 @@ typedef struct fb_broker {
     uint32_t n_conns;
     uint32_t max_connections;
     uint64_t fanout_seq;           /* router: one number per routed message */
+    uint64_t flush_round;          /* fb_broker_flush calls (loop iterations) */
     void *route_scratch;           /* router: reused target array (deliver.c) */
     uint32_t route_cap;
     uint64_t next_client_seq;      /* assigned client identifiers */

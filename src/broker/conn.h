@@ -47,6 +47,7 @@ typedef struct fb_conn {
     uint8_t *out;                  /* encoded packets not yet handed to the transport */
     size_t out_len, out_cap;
     bool out_idle;                 /* no packet since the last tick (then out is freed) */
+    uint64_t last_flush_round;     /* b->flush_round of its last flush */
 
     uint64_t opened_ms, last_rx_ms; /* monotonic clock (b->mono_ms) */
     uint16_t keep_alive;           /* seconds, as granted */
