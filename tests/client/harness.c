@@ -374,3 +374,21 @@ void th_close(uv_loop_t *loop, uv_handle_t *h)
     while (!closed)
         uv_run(loop, UV_RUN_ONCE);
 }
+
+int th_main(int argc, char **argv, const char *const *extra, const th_case_t *cases, size_t n)
+{
+    th_t t;
+    if (th_init(&t, argc, argv) != 0)
+        return 2;
+    if (th_broker_start(&t, &t.broker, 0, extra) != 0) {
+        t.failed++;
+        return th_summary(&t);
+    }
+    for (size_t i = 0; i < n; i++)
+        th_run(&t, cases[i].name, cases[i].fn);
+    int st = th_broker_stop(&t.broker, SIGTERM);
+    CHECK(&t, WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    if (t.failed)
+        th_broker_dump(&t.broker);
+    return th_summary(&t);
+}

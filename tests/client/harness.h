@@ -47,6 +47,16 @@ void th_run(th_t *t, const char *name, void (*fn)(th_t *t, uv_loop_t *loop));
 /* Prints "N passed, N failed", removes the scratch directory; exit status. */
 int th_summary(th_t *t);
 
+typedef struct th_case {
+    const char *name;
+    void (*fn)(th_t *t, uv_loop_t *loop);
+} th_case_t;
+
+/* A test executable's whole main(): starts one ferrymq (with `extra` flags,
+ * NULL-terminated, or NULL), runs the cases, stops it with SIGTERM and checks
+ * it exits 0, prints the broker log when anything failed; exit status. */
+int th_main(int argc, char **argv, const char *const *extra, const th_case_t *cases, size_t n);
+
 /* A loopback port nothing listens on right now. */
 uint16_t th_free_port(void);
 /* Starts ferrymq on `port` (0: a free one) with `extra` flags (NULL-ended,

@@ -209,26 +209,16 @@ static void source_address(th_t *t, uv_loop_t *loop)
 
 int main(int argc, char **argv)
 {
-    th_t t;
-    if (th_init(&t, argc, argv) != 0)
-        return 2;
-    const char *extra[] = {"--max-inflight", "8", NULL};
-    if (th_broker_start(&t, &t.broker, 0, extra) != 0) {
-        t.failed++;
-        return th_summary(&t);
-    }
-    th_run(&t, "connect_v311", connect_v311);
-    th_run(&t, "connect_v5_all_options", connect_v5_all_options);
-    th_run(&t, "assigned_client_id", assigned_client_id);
-    th_run(&t, "keep_alive_pings", keep_alive_pings);
-    th_run(&t, "inflight_window", inflight_window);
-    th_run(&t, "unsubscribe", unsubscribe);
-    th_run(&t, "free_anytime", free_anytime);
-    th_run(&t, "source_address", source_address);
-    int failed = t.failed;
-    int st = th_broker_stop(&t.broker, SIGTERM);
-    CHECK(&t, WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    if (t.failed != failed || failed)
-        th_broker_dump(&t.broker);
-    return th_summary(&t);
+    static const char *const extra[] = {"--max-inflight", "8", NULL};
+    static const th_case_t cases[] = {
+        {"connect_v311", connect_v311},
+        {"connect_v5_all_options", connect_v5_all_options},
+        {"assigned_client_id", assigned_client_id},
+        {"keep_alive_pings", keep_alive_pings},
+        {"inflight_window", inflight_window},
+        {"unsubscribe", unsubscribe},
+        {"free_anytime", free_anytime},
+        {"source_address", source_address},
+    };
+    return th_main(argc, argv, extra, cases, sizeof cases / sizeof cases[0]);
 }

@@ -102,20 +102,11 @@ static void big_payload(th_t *t, uv_loop_t *loop)
 
 int main(int argc, char **argv)
 {
-    th_t t;
-    if (th_init(&t, argc, argv) != 0)
-        return 2;
-    if (th_broker_start(&t, &t.broker, 0, NULL) != 0) {
-        t.failed++;
-        return th_summary(&t);
-    }
-    th_run(&t, "qos_v311", qos_v311);
-    th_run(&t, "qos_v5", qos_v5);
-    th_run(&t, "qos_downgrade", qos_downgrade);
-    th_run(&t, "big_payload", big_payload);
-    int st = th_broker_stop(&t.broker, SIGTERM);
-    CHECK(&t, WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    if (t.failed)
-        th_broker_dump(&t.broker);
-    return th_summary(&t);
+    static const th_case_t cases[] = {
+        {"qos_v311", qos_v311},
+        {"qos_v5", qos_v5},
+        {"qos_downgrade", qos_downgrade},
+        {"big_payload", big_payload},
+    };
+    return th_main(argc, argv, NULL, cases, sizeof cases / sizeof cases[0]);
 }

@@ -332,22 +332,13 @@ static void connect_timeout(th_t *t, uv_loop_t *loop)
 
 int main(int argc, char **argv)
 {
-    th_t t;
-    if (th_init(&t, argc, argv) != 0)
-        return 2;
-    if (th_broker_start(&t, &t.broker, 0, NULL) != 0) {
-        t.failed++;
-        return th_summary(&t);
-    }
-    th_run(&t, "backoff_broker_restart", backoff_broker_restart);
-    th_run(&t, "jitter_and_limit", jitter_and_limit);
-    th_run(&t, "connack_reference", connack_reference);
-    th_run(&t, "disconnect_reference", disconnect_reference);
-    th_run(&t, "reference_not_followed", reference_not_followed);
-    th_run(&t, "connect_timeout", connect_timeout);
-    int st = th_broker_stop(&t.broker, SIGTERM);
-    CHECK(&t, WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    if (t.failed)
-        th_broker_dump(&t.broker);
-    return th_summary(&t);
+    static const th_case_t cases[] = {
+        {"backoff_broker_restart", backoff_broker_restart},
+        {"jitter_and_limit", jitter_and_limit},
+        {"connack_reference", connack_reference},
+        {"disconnect_reference", disconnect_reference},
+        {"reference_not_followed", reference_not_followed},
+        {"connect_timeout", connect_timeout},
+    };
+    return th_main(argc, argv, NULL, cases, sizeof cases / sizeof cases[0]);
 }

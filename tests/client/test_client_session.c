@@ -196,21 +196,12 @@ static void takeover(th_t *t, uv_loop_t *loop)
 
 int main(int argc, char **argv)
 {
-    th_t t;
-    if (th_init(&t, argc, argv) != 0)
-        return 2;
-    if (th_broker_start(&t, &t.broker, 0, NULL) != 0) {
-        t.failed++;
-        return th_summary(&t);
-    }
-    th_run(&t, "resume_v311", resume_v311);
-    th_run(&t, "resume_v5", resume_v5);
-    th_run(&t, "reconnect_resumes", reconnect_resumes);
-    th_run(&t, "queued_while_away", queued_while_away);
-    th_run(&t, "takeover", takeover);
-    int st = th_broker_stop(&t.broker, SIGTERM);
-    CHECK(&t, WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    if (t.failed)
-        th_broker_dump(&t.broker);
-    return th_summary(&t);
+    static const th_case_t cases[] = {
+        {"resume_v311", resume_v311},
+        {"resume_v5", resume_v5},
+        {"reconnect_resumes", reconnect_resumes},
+        {"queued_while_away", queued_while_away},
+        {"takeover", takeover},
+    };
+    return th_main(argc, argv, NULL, cases, sizeof cases / sizeof cases[0]);
 }

@@ -8,19 +8,10 @@
 #include "broker/conn.h"
 #include "broker/log.h"
 
+#include "check.h"
+
 #include <stdio.h>
 #include <string.h>
-
-static int passed, failed;
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (cond) {                                                                                \
-            passed++;                                                                              \
-        } else {                                                                                   \
-            failed++;                                                                              \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);               \
-        }                                                                                          \
-    } while (0)
 
 typedef struct {
     fb_conn_t *conn;
