@@ -12,6 +12,7 @@
 #include "broker/conn.h"
 #include "broker/log.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,7 +44,13 @@ static void mem_close(void *t)
     ((mem_transport_t *)t)->close_requested = true;
 }
 
-static const fb_transport_ops_t mem_ops = {mem_send, mem_backlog, mem_close};
+static void mem_peer(void *t, char *buf, size_t len)
+{
+    (void)t;
+    snprintf(buf, len, "fuzz");
+}
+
+static const fb_transport_ops_t mem_ops = {mem_send, mem_backlog, mem_close, mem_peer};
 
 /* What a transport does after the loop iteration: flush, then report the
  * sockets that closed (never from inside fb_conn_input). */
@@ -91,7 +98,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int i = ctl & 3;
         if (!t[i].conn) {
             t[i].close_requested = false;
-            t[i].conn = fb_conn_new(b, &mem_ops, &t[i], "fuzz");
+            t[i].conn = fb_conn_new(b, &mem_ops, &t[i]);
         }
         if (t[i].conn && len)
             fb_conn_input(t[i].conn, data + pos, len);

@@ -22,7 +22,7 @@ fb_broker_t *fb_broker_new(const fb_config_t *cfg)
     b->cfg = cfg;
     b->now_ms = fb_now_ms();
     b->max_connections = cfg->max_connections ? cfg->max_connections : UINT32_MAX;
-    b->sessions = fb_map_new();
+    b->sessions = fb_map_new_borrowing(); /* keys are the sessions' own ids */
     b->subs = fb_subtab_new();
     b->retained = fb_retain_new();
     if (!b->sessions || !b->subs || !b->retained) {
@@ -120,12 +120,12 @@ void fb_broker_tick(fb_broker_t *b, uint64_t wall_ms, uint64_t mono_ms)
             c->out_idle = true;
         }
         if (c->state == FB_CONN_NEW && mono_ms - c->opened_ms > b->cfg->connect_timeout_ms) {
-            FB_INFO("%s: no CONNECT within %u ms", c->peer, b->cfg->connect_timeout_ms);
+            FB_INFO("%s: no CONNECT within %u ms", FB_PEER(c), b->cfg->connect_timeout_ms);
             fb_conn_close(c, 0, NULL);
         } else if (c->state == FB_CONN_ACTIVE && c->keep_alive &&
                    mono_ms - c->last_rx_ms > (uint64_t)c->keep_alive * 1500u) {
             /* [MQTT-3.1.2-22] (5.0: -24): one and a half times Keep Alive */
-            FB_INFO("%s: keep alive expired", c->peer);
+            FB_INFO("%s: keep alive expired", FB_PEER(c));
             fb_conn_close(c, FMQ_RC_KEEP_ALIVE_TIMEOUT, "keep alive timeout");
         }
     }

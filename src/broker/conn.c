@@ -65,7 +65,7 @@ bool fb__conn_send(fb_conn_t *c, const fmq_packet_t *p)
         n = fmq_encode(p, c->version, c->out + c->out_len, (size_t)n, &err);
     }
     if (n < 0) {
-        FB_WARN("%s: cannot encode %s: %s", c->peer, fmq_type_name(p->type), err.what);
+        FB_WARN("%s: cannot encode %s: %s", FB_PEER(c), fmq_type_name(p->type), err.what);
         return false;
     }
     if (c->client_max_packet && (uint32_t)n > c->client_max_packet)
@@ -85,8 +85,15 @@ static void send_ack(fb_conn_t *c, fmq_type_t type, uint16_t id, uint8_t reason)
     fb__conn_send(c, &p);
 }
 
-fb_conn_t *fb_conn_new(fb_broker_t *b, const fb_transport_ops_t *ops, void *tctx,
-                       const char *peer)
+const char *fb_conn_peer(const fb_conn_t *c, char *buf, size_t len)
+{
+    snprintf(buf, len, "?");
+    if (c->ops->peer)
+        c->ops->peer(c->tctx, buf, len);
+    return buf;
+}
+
+fb_conn_t *fb_conn_new(fb_broker_t *b, const fb_transport_ops_t *ops, void *tctx)
 {
     fb_conn_t *c = calloc(1, sizeof *c);
     if (!c)
@@ -94,7 +101,6 @@ fb_conn_t *fb_conn_new(fb_broker_t *b, const fb_transport_ops_t *ops, void *tctx
     c->b = b;
     c->ops = ops;
     c->tctx = tctx;
-    snprintf(c->peer, sizeof c->peer, "%s", peer ? peer : "?");
     c->opened_ms = c->last_rx_ms = b->mono_ms;
     c->client_receive_max = 65535;
     c->request_problem_info = true;
@@ -204,7 +210,7 @@ void fb_conn_close(fb_conn_t *c, uint8_t reason, const char *why)
 static void fail(fb_conn_t *c, uint8_t reason, const char *why)
 {
     c->b->stats.protocol_errors++;
-    FB_INFO("%s: closing: %s (0x%02x %s)", c->peer, why ? why : "",
+    FB_INFO("%s: closing: %s (0x%02x %s)", FB_PEER(c), why ? why : "",
             reason, fmq_reason_name(reason) ? fmq_reason_name(reason) : "");
     fb_conn_close(c, reason, why);
 }
@@ -351,8 +357,8 @@ static void handle_connect(fb_conn_t *c, const fmq_connect_t *k)
         bool ended = false;
         if (s->conn) {
             b->stats.takeovers++;
-            FB_INFO("%s: client %s takes over its session from %s", c->peer, s->client_id,
-                    s->conn->peer);
+            FB_INFO("%s: client %s takes over its session from %s", FB_PEER(c), s->client_id,
+                    FB_PEER(s->conn));
             /* A session with expiry 0 lasts as long as its network connection
              * (3.1.1: its state MUST NOT be reused): closing that ends it. */
             ended = s->expiry == 0;
@@ -415,7 +421,7 @@ static void handle_connect(fb_conn_t *c, const fmq_connect_t *k)
         }
     }
     fb__conn_send(c, &ack);
-    FB_DEBUG("%s: client %s connected (v%u, session present %d)", c->peer, s->client_id,
+    FB_DEBUG("%s: client %s connected (v%u, session present %d)", FB_PEER(c), s->client_id,
              c->version, present);
     if (present)
         fb_deliver_resume(c);

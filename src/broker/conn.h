@@ -23,6 +23,8 @@ typedef struct fb_transport_ops {
     size_t (*backlog)(void *tctx);
     /* Close after sending what is queued; later call fb_conn_closed. */
     void (*close)(void *tctx);
+    /* The peer's address as text, for logs (written into buf). */
+    void (*peer)(void *tctx, char *buf, size_t len);
 } fb_transport_ops_t;
 
 enum { FB_CONN_NEW, FB_CONN_ACTIVE, FB_CONN_CLOSING };
@@ -39,14 +41,13 @@ typedef struct fb_conn {
     bool over_limit;               /* accepted beyond max_connections: refuse at CONNECT */
     bool graceful;                 /* DISCONNECT 0x00 received: no will */
     bool request_problem_info;
+    bool out_idle;                 /* no packet since the last tick (then out is freed) */
     fb_session_t *session;
-    char peer[64];
 
     uint8_t *in;                   /* partial packet carried between reads */
     size_t in_len, in_cap;
     uint8_t *out;                  /* encoded packets not yet handed to the transport */
     size_t out_len, out_cap;
-    bool out_idle;                 /* no packet since the last tick (then out is freed) */
     uint64_t last_flush_round;     /* b->flush_round of its last flush */
 
     uint64_t opened_ms, last_rx_ms; /* monotonic clock (b->mono_ms) */
@@ -58,8 +59,11 @@ typedef struct fb_conn {
     uint32_t session_expiry_at_connect;
 } fb_conn_t;
 
-fb_conn_t *fb_conn_new(fb_broker_t *b, const fb_transport_ops_t *ops, void *tctx,
-                       const char *peer);
+fb_conn_t *fb_conn_new(fb_broker_t *b, const fb_transport_ops_t *ops, void *tctx);
+/* The peer's address for a log line: asked of the transport only when a line
+ * is written, so connections do not carry it (FB_PEER(c) in a log call). */
+const char *fb_conn_peer(const fb_conn_t *c, char *buf, size_t len);
+#define FB_PEER(c) fb_conn_peer((c), (char[64]){0}, 64)
 /* Bytes from the network. Borrowed: anything kept is copied. */
 void fb_conn_input(fb_conn_t *c, const uint8_t *data, size_t len);
 /* The transport's socket is closed: detach, will, free. */

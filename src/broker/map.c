@@ -39,6 +39,7 @@ struct fb_map {
     size_t cap;       /* a power of two, or 0 */
     size_t count, tombs;
     uint64_t key[2];  /* SipHash key */
+    bool borrow;      /* keys belong to the caller (fb_map_new_borrowing) */
 };
 
 
@@ -52,11 +53,19 @@ fb_map_t *fb_map_new(void)
     return m;
 }
 
+fb_map_t *fb_map_new_borrowing(void)
+{
+    fb_map_t *m = fb_map_new();
+    if (m)
+        m->borrow = true;
+    return m;
+}
+
 void fb_map_free(fb_map_t *m)
 {
     if (!m)
         return;
-    for (size_t i = 0; i < m->cap; i++)
+    for (size_t i = 0; i < m->cap && !m->borrow; i++)
         free(m->slots[i].key);
     free(m->slots);
     free(m);
@@ -129,17 +138,20 @@ int fb_map_put(fb_map_t *m, const void *key, size_t klen, void *value)
     size_t i = fb_map_find(m, key, klen, h);
     if (i != FB_NOT_FOUND) {
         m->slots[i].value = value;
+        if (m->borrow) /* the new owner's bytes: the old ones may go away */
+            m->slots[i].key = (uint8_t *)key;
         return 0;
     }
     /* Copy the key first: if that fails nothing has moved. Always allocate
      * at least one byte so that a live slot never has key == NULL. */
-    uint8_t *copy = malloc(klen ? klen : 1);
+    uint8_t *copy = m->borrow ? (uint8_t *)key : malloc(klen ? klen : 1);
     if (!copy)
         return -1;
-    if (klen)
+    if (klen && !m->borrow)
         memcpy(copy, key, klen);
     if ((m->count + m->tombs + 1) * 10 > m->cap * 7 && fb_map_rehash(m) != 0) {
-        free(copy);
+        if (!m->borrow)
+            free(copy);
         return -1;
     }
     size_t mask = m->cap - 1;
@@ -159,7 +171,8 @@ void *fb_map_del(fb_map_t *m, const void *key, size_t klen)
         return NULL;
     size_t mask = m->cap - 1;
     void *value = m->slots[i].value;
-    free(m->slots[i].key);
+    if (!m->borrow)
+        free(m->slots[i].key);
     m->count--;
     const fb_slot_t *next = &m->slots[(i + 1) & mask];
     if (next->key || next->klen == FB_TOMB) {

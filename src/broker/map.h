@@ -12,6 +12,10 @@
 typedef struct fb_map fb_map_t;
 
 fb_map_t *fb_map_new(void);
+/* A map that stores the caller's key pointers instead of copies: each key
+ * (non-NULL, even when empty) must stay valid and unchanged while its entry
+ * exists. The broker's session table uses it with the session's own id. */
+fb_map_t *fb_map_new_borrowing(void);
 void fb_map_free(fb_map_t *m);
 void *fb_map_get(const fb_map_t *m, const void *key, size_t klen);
 /* Inserts or replaces; returns 0, or -1 when memory ran out. */

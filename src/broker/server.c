@@ -17,6 +17,7 @@
 #define FD_RESERVE 256
 
 typedef struct tcp_conn tcp_conn_t;
+typedef struct tcp_closing tcp_closing_t;
 
 typedef struct fb_server {
     uv_loop_t loop;
@@ -28,9 +29,18 @@ typedef struct fb_server {
     uv_timer_t stop_timer;
     uint64_t stop_started_ms;
     bool stopping;
-    tcp_conn_t *closing; /* sockets waiting for their output to drain */
+    tcp_closing_t *closing; /* sockets waiting for their output to drain */
     uint8_t rbuf[65536]; /* one read at a time on this loop: shared */
 } fb_server_t;
+
+/* What only a closing socket needs, allocated when it starts closing with
+ * output still queued: idle connections (most of them) do not carry it. */
+struct tcp_closing {
+    uv_shutdown_t req;
+    tcp_conn_t *tc;
+    uint64_t close_at_ms;
+    struct tcp_closing *next;
+};
 
 struct tcp_conn {
     uv_tcp_t h;
@@ -38,9 +48,7 @@ struct tcp_conn {
     fb_conn_t *conn;
     size_t queued;
     bool closing;
-    uint64_t close_at_ms;
-    tcp_conn_t *next_closing;
-    uv_shutdown_t sreq;
+    tcp_closing_t *cl; /* while shutting down, else NULL */
 };
 
 typedef struct {
@@ -54,11 +62,14 @@ static void on_handle_closed(uv_handle_t *h)
 {
     tcp_conn_t *tc = h->data;
     fb_server_t *srv = tc->srv;
-    for (tcp_conn_t **pp = &srv->closing; *pp; pp = &(*pp)->next_closing) {
-        if (*pp == tc) {
-            *pp = tc->next_closing;
-            break;
+    if (tc->cl) {
+        for (tcp_closing_t **pp = &srv->closing; *pp; pp = &(*pp)->next) {
+            if (*pp == tc->cl) {
+                *pp = tc->cl->next;
+                break;
+            }
         }
+        free(tc->cl); /* its shutdown callback ran before this close callback */
     }
     if (tc->conn)
         fb_conn_closed(tc->conn);
@@ -125,7 +136,7 @@ static size_t tcp_backlog(void *tctx)
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
     (void)status;
-    hard_close(req->data);
+    hard_close(((tcp_closing_t *)req->data)->tc);
 }
 
 static void tcp_close(void *tctx)
@@ -139,15 +150,32 @@ static void tcp_close(void *tctx)
         hard_close(tc);
         return;
     }
-    tc->close_at_ms = uv_now(&tc->srv->loop) + CLOSE_GRACE_MS;
-    tc->next_closing = tc->srv->closing;
-    tc->srv->closing = tc;
-    tc->sreq.data = tc;
-    if (uv_shutdown(&tc->sreq, (uv_stream_t *)&tc->h, on_shutdown) != 0)
+    tcp_closing_t *cl = calloc(1, sizeof *cl);
+    if (!cl) {
         hard_close(tc);
+        return;
+    }
+    cl->tc = tc;
+    cl->close_at_ms = uv_now(&tc->srv->loop) + CLOSE_GRACE_MS;
+    cl->next = tc->srv->closing;
+    cl->req.data = cl;
+    if (uv_shutdown(&cl->req, (uv_stream_t *)&tc->h, on_shutdown) != 0) {
+        free(cl);
+        hard_close(tc);
+        return;
+    }
+    tc->srv->closing = cl;
+    tc->cl = cl;
 }
 
-static const fb_transport_ops_t tcp_ops = {tcp_send, tcp_backlog, tcp_close};
+static void peer_name(uv_tcp_t *h, char *out, size_t len);
+
+static void tcp_peer(void *tctx, char *buf, size_t len)
+{
+    peer_name(&((tcp_conn_t *)tctx)->h, buf, len);
+}
+
+static const fb_transport_ops_t tcp_ops = {tcp_send, tcp_backlog, tcp_close, tcp_peer};
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
@@ -211,10 +239,8 @@ static void on_connection(uv_stream_t *server, int status)
     }
     if (srv->b->cfg->tcp_nodelay)
         uv_tcp_nodelay(&tc->h, 1);
-    char peer[64];
-    peer_name(&tc->h, peer, sizeof peer);
     fb_broker_set_clock(srv->b, fb_now_ms(), uv_now(&srv->loop));
-    tc->conn = fb_conn_new(srv->b, &tcp_ops, tc, peer);
+    tc->conn = fb_conn_new(srv->b, &tcp_ops, tc);
     if (!tc->conn) {
         hard_close(tc);
         return;
@@ -227,9 +253,9 @@ static void on_tick(uv_timer_t *t)
     fb_server_t *srv = t->data;
     fb_broker_tick(srv->b, fb_now_ms(), uv_now(&srv->loop));
     uint64_t now = uv_now(&srv->loop);
-    for (tcp_conn_t *tc = srv->closing; tc; tc = tc->next_closing)
-        if (now >= tc->close_at_ms)
-            hard_close(tc);
+    for (tcp_closing_t *cl = srv->closing; cl; cl = cl->next)
+        if (now >= cl->close_at_ms)
+            hard_close(cl->tc);
 }
 
 static void on_check(uv_check_t *h)

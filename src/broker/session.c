@@ -7,14 +7,10 @@
 
 fb_session_t *fb_session_new(const uint8_t *client_id, size_t len)
 {
-    fb_session_t *s = calloc(1, sizeof *s);
+    fb_session_t *s = calloc(1, sizeof *s + len + 1);
     if (!s)
         return NULL;
-    s->client_id = malloc(len + 1);
-    if (!s->client_id) {
-        free(s);
-        return NULL;
-    }
+    s->client_id = s->id_buf;
     memcpy(s->client_id, client_id, len);
     s->client_id[len] = 0;
     s->id_len = (uint16_t)len;
@@ -47,7 +43,6 @@ void fb_session_free(fb_session_t *s)
     free(s->queue);
     free(s->qos2_in);
     fb_msg_unref(s->will);
-    free(s->client_id);
     free(s);
 }
 

@@ -44,7 +44,7 @@ typedef struct fb_session_sub {
 } fb_session_sub_t;
 
 typedef struct fb_session {
-    char *client_id;             /* owned, NUL-terminated */
+    char *client_id;             /* NUL-terminated; points at id_buf (same allocation) */
     uint16_t id_len;
     struct fb_conn *conn;        /* attached connection, or NULL when offline */
     uint32_t expiry;             /* Session Expiry Interval, seconds */
@@ -71,6 +71,7 @@ typedef struct fb_session {
     uint64_t dropped;            /* deliveries dropped by the queue limit */
     uint64_t deliver_mark;       /* router scratch: last fan-out that reached it */
     uint32_t deliver_slot;       /* router scratch: index in that fan-out */
+    char id_buf[];               /* the client id: no second allocation per session */
 } fb_session_t;
 
 fb_session_t *fb_session_new(const uint8_t *client_id, size_t len);

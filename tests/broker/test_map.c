@@ -246,8 +246,36 @@ static void test_seed(void)
     fb_map_free(b);
 }
 
+/* A borrowing map stores the caller's key pointers: no copies, nothing freed
+ * (ASan would report a free of these stack and static buffers), and a
+ * replace takes the new owner's pointer. */
+static void test_borrowing(void)
+{
+    fb_map_t *m = fb_map_new_borrowing();
+    char a[] = "client-a", b[] = "client-a";
+    int va = 1, vb = 2;
+    CHECK_EQ(fb_map_put(m, a, 8, &va), 0);
+    CHECK_PTR(fb_map_get(m, "client-a", 8), &va); /* found by content */
+    CHECK_EQ(fb_map_put(m, b, 8, &vb), 0);         /* same key: replaced */
+    CHECK_EQ(fb_map_count(m), 1);
+    memset(a, 'x', sizeof a - 1); /* the old owner's bytes change... */
+    CHECK_PTR(fb_map_get(m, "client-a", 8), &vb); /* ...the entry uses b's */
+    size_t pos = 0, kl = 0;
+    const void *k = NULL;
+    void *v = NULL;
+    CHECK(fb_map_next(m, &pos, &k, &kl, &v));
+    CHECK_PTR(k, b);
+    CHECK_PTR(fb_map_del(m, "client-a", 8), &vb);
+    CHECK_EQ(fb_map_count(m), 0);
+    static const char empty[1] = "";
+    CHECK_EQ(fb_map_put(m, empty, 0, &va), 0); /* an empty key is a live key */
+    CHECK_PTR(fb_map_get(m, "", 0), &va);
+    fb_map_free(m);
+}
+
 int main(void)
 {
+    test_borrowing();
     test_basic();
     test_many();
     test_churn();

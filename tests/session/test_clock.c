@@ -39,7 +39,7 @@ static void mem_close(void *t)
     ((mem_t *)t)->closed = true;
 }
 
-static const fb_transport_ops_t ops = {mem_send, mem_backlog, mem_close};
+static const fb_transport_ops_t ops = {mem_send, mem_backlog, mem_close, NULL};
 
 /* MQTT 5 CONNECT, client id "k", keep alive 10 s, Session Expiry 60 s. */
 static const uint8_t connect_v5[] = {0x10, 0x13, 0x00, 0x04, 'M',  'Q',  'T',  'T',
@@ -64,7 +64,7 @@ int main(void)
     uint64_t wall = 1700000000000ull, mono = 5000;
     fb_broker_set_clock(b, wall, mono);
     mem_t m = {0};
-    m.conn = fb_conn_new(b, &ops, &m, "test");
+    m.conn = fb_conn_new(b, &ops, &m);
     fb_conn_input(m.conn, connect_v5, sizeof connect_v5);
     settle(b, &m);
     CHECK(m.last_len >= 4 && m.last[0] == 0x20 && m.last[3] == 0x00); /* CONNACK success */
