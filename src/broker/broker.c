@@ -2,6 +2,7 @@
 #include "broker/broker.h"
 #include "broker/conn.h"
 #include "broker/deliver.h"
+#include "broker/hash.h"
 #include "broker/log.h"
 
 #include <stdlib.h>
@@ -25,6 +26,10 @@ fb_broker_t *fb_broker_new(const fb_config_t *cfg)
     b->sessions = fb_map_new_borrowing(); /* keys are the sessions' own ids */
     b->subs = fb_subtab_new();
     b->retained = fb_retain_new();
+    uint64_t k[2];
+    fb__hash_seed(k, b);
+    b->next_msg_id = k[0] | 1; /* ids from two nodes collide only by chance */
+    b->id_base = k[1];
     if (!b->sessions || !b->subs || !b->retained) {
         fb_broker_free(b);
         return NULL;
@@ -57,13 +62,66 @@ void fb_broker_free(fb_broker_t *b)
     free(b);
 }
 
-void fb_broker_session_drop(fb_broker_t *b, fb_session_t *s)
+int fb_broker_sub_add(fb_broker_t *b, fb_session_t *s, fmq_bytes_t filter, const fb_sub_opts_t *o)
+{
+    int r = fb_subtab_add(b->subs, filter, s, o);
+    if (r > 0 && (r & FB_SUB_FILTER_FIRST) && b->cluster)
+        b->cluster->route_add(b->cluster_ctx, filter);
+    return r;
+}
+
+int fb_broker_sub_remove(fb_broker_t *b, fb_session_t *s, fmq_bytes_t filter)
+{
+    int r = fb_subtab_remove(b->subs, filter, s);
+    if (r > 0 && (r & FB_SUB_FILTER_LAST) && b->cluster)
+        b->cluster->route_del(b->cluster_ctx, filter);
+    return r;
+}
+
+static fmq_bytes_t sub_filter(const fb_session_t *s, uint32_t i)
+{
+    return (fmq_bytes_t){(const uint8_t *)s->subs[i].filter, s->subs[i].len};
+}
+
+void fb_broker_session_detach(fb_broker_t *b, fb_session_t *s)
 {
     for (uint32_t i = 0; i < s->n_subs; i++)
-        fb_subtab_remove(b->subs, (fmq_bytes_t){(const uint8_t *)s->subs[i].filter, s->subs[i].len},
-                         s);
-    fb_map_del(b->sessions, s->client_id, s->id_len);
+        fb_broker_sub_remove(b, s, sub_filter(s, i));
+    if (fb_map_get(b->sessions, s->client_id, s->id_len) == s)
+        fb_map_del(b->sessions, s->client_id, s->id_len);
+}
+
+void fb_broker_session_drop(fb_broker_t *b, fb_session_t *s)
+{
+    if (b->cluster)
+        b->cluster->session_gone(b->cluster_ctx, s);
+    fb_broker_session_detach(b, s);
     fb_session_free(s);
+}
+
+int fb_broker_session_install(fb_broker_t *b, fb_session_t *s)
+{
+    fb_session_t *old = fb_map_get(b->sessions, s->client_id, s->id_len);
+    s->conn = NULL;
+    for (uint32_t i = 0; i < s->n_subs; i++)
+        if (fb_broker_sub_add(b, s, sub_filter(s, i), &s->subs[i].opts) < 0)
+            goto fail;
+    if (old) {
+        /* Subscribed first, so the filters these two share never look
+         * unused to the cluster. */
+        if (b->cluster)
+            b->cluster->session_gone(b->cluster_ctx, old);
+        fb_broker_session_detach(b, old);
+        fb_session_free(old);
+    }
+    if (fb_map_put(b->sessions, s->client_id, s->id_len, s) != 0)
+        goto fail;
+    return 0;
+fail:
+    for (uint32_t i = 0; i < s->n_subs; i++)
+        fb_broker_sub_remove(b, s, sub_filter(s, i));
+    fb_session_free(s);
+    return -1;
 }
 
 void fb_broker_retain(fb_broker_t *b, fb_msg_t *m)
@@ -119,7 +177,8 @@ void fb_broker_tick(fb_broker_t *b, uint64_t wall_ms, uint64_t mono_ms)
             }
             c->out_idle = true;
         }
-        if (c->state == FB_CONN_NEW && mono_ms - c->opened_ms > b->cfg->connect_timeout_ms) {
+        if (c->state == FB_CONN_NEW && !c->cluster_wait &&
+            mono_ms - c->opened_ms > b->cfg->connect_timeout_ms) {
             FB_INFO("%s: no CONNECT within %u ms", FB_PEER(c), b->cfg->connect_timeout_ms);
             fb_conn_close(c, 0, NULL);
         } else if (c->state == FB_CONN_ACTIVE && c->keep_alive &&
@@ -135,7 +194,7 @@ void fb_broker_tick(fb_broker_t *b, uint64_t wall_ms, uint64_t mono_ms)
     void *v;
     while (fb_map_next(b->sessions, &pos, &k, &kl, &v)) {
         fb_session_t *s = v;
-        if (s->conn)
+        if (s->conn || s->moved) /* a moved stub is the cluster's to remove */
             continue;
         if (s->will_at_ms && now_ms >= s->will_at_ms)
             fb_broker_publish_will(b, s);

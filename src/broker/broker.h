@@ -31,6 +31,47 @@ typedef struct fb_stats {
 typedef uint8_t (*fb_auth_fn)(void *ctx, fmq_bytes_t client_id, const fmq_bytes_t *username,
                               const fmq_bytes_t *password);
 
+/* Which local subscriptions a routed message goes to: a cluster node
+ * delivers a peer's message to its plain subscribers only when the peer
+ * says so, and serves only the shared groups the cluster picked it for. */
+typedef struct fb_route_sel {
+    bool skip_plain;
+    bool (*group_ok)(void *ctx, fmq_bytes_t shared_filter); /* NULL: every group */
+    void *ctx;
+} fb_route_sel_t;
+
+/*
+ * What a cluster (src/cluster) plugs into a node. All optional as a set:
+ * with no ops the broker is a single node. Called on the loop thread.
+ */
+typedef struct fb_cluster_ops {
+    /* A filter got its first local subscriber / lost its last one. */
+    void (*route_add)(void *ctx, fmq_bytes_t filter);
+    void (*route_del)(void *ctx, fmq_bytes_t filter);
+    /* A message published on this node (client PUBLISH or will), before
+     * local delivery: forward it to the nodes that need it and fill *local
+     * with the local part of the choice. Returns the nodes it went to. */
+    uint32_t (*publish)(void *ctx, fb_msg_t *m, fb_route_sel_t *local);
+    /* A CONNECT for `id`, accepted so far. `held` is the session this node
+     * holds for it (NULL, or a moved stub). Returns true when the
+     * connection must wait for fb_conn_connect_resume (the session is being
+     * fetched from its owner). */
+    bool (*connect)(void *ctx, struct fb_conn *c, fmq_bytes_t id, bool clean_start,
+                    fb_session_t *held);
+    /* A session leaves this node's table for good (expiry, clean start,
+     * connection-lifetime session closed, a stub removed or replaced):
+     * the cluster forgets its pointer, and releases the client id when
+     * this node owned it. */
+    void (*session_gone)(void *ctx, fb_session_t *s);
+    /* A delivery for a moved stub: send it on to where the session went. */
+    void (*forward)(void *ctx, fb_session_t *s, fb_msg_t *m, uint8_t qos, bool retain,
+                    const uint32_t *sub_ids, uint8_t n_sub_ids);
+    /* For a session with `dedup` set: true when m already reached it. */
+    bool (*seen)(void *ctx, fb_session_t *s, const fb_msg_t *m);
+    /* A connection that was waiting (connect returned true) is gone. */
+    void (*connect_cancel)(void *ctx, struct fb_conn *c);
+} fb_cluster_ops_t;
+
 typedef struct fb_conn_list {
     struct fb_conn *head;
 } fb_conn_list_t;
@@ -51,9 +92,13 @@ typedef struct fb_broker {
     void *route_scratch;           /* router: reused target array (deliver.c) */
     uint32_t route_cap;
     uint64_t next_client_seq;      /* assigned client identifiers */
+    uint64_t id_base;              /* random per process: assigned ids never collide */
     fb_auth_fn auth;
     void *auth_ctx;
     bool shutting_down;
+    const fb_cluster_ops_t *cluster;  /* NULL: a single node */
+    void *cluster_ctx;
+    uint64_t next_msg_id;          /* message ids: random start, +1 per routed message */
     fb_stats_t stats;
 } fb_broker_t;
 
@@ -76,11 +121,28 @@ void fb_broker_flush(fb_broker_t *b);
  * retained). Takes no reference from the caller. Returns the number of
  * sessions it reached. */
 uint32_t fb_broker_route(fb_broker_t *b, fb_msg_t *m);
+/* Local delivery only, restricted by sel (NULL: everything): for messages
+ * that arrive from another node. */
+uint32_t fb_broker_route_local(fb_broker_t *b, fb_msg_t *m, const fb_route_sel_t *sel);
 /* Retained store update for a RETAIN publish: empty payload clears. */
 void fb_broker_retain(fb_broker_t *b, fb_msg_t *m);
 
 /* Removes a session from the table and the router and frees it. */
 void fb_broker_session_drop(fb_broker_t *b, fb_session_t *s);
+/* Subscription changes that keep the router and the cluster's route
+ * announcements in step. Return the fb_subtab_* flags (-1: ENOMEM). */
+int fb_broker_sub_add(fb_broker_t *b, fb_session_t *s, fmq_bytes_t filter, const fb_sub_opts_t *o);
+int fb_broker_sub_remove(fb_broker_t *b, fb_session_t *s, fmq_bytes_t filter);
+
+/* Adds a session that arrived from another node (offline, not attached),
+ * with its subscriptions. A session of the same id held here (a moved
+ * stub, an offline one) is replaced after the new one is subscribed, so
+ * the node's routes do not flap. Returns 0, or -1 (ENOMEM: s is freed). */
+int fb_broker_session_install(fb_broker_t *b, fb_session_t *s);
+/* Takes a session out of the node: removes it from the table and router
+ * without freeing it (the caller owns it). */
+void fb_broker_session_detach(fb_broker_t *b, fb_session_t *s);
+
 /* Publishes a session's will now (and clears it). */
 void fb_broker_publish_will(fb_broker_t *b, fb_session_t *s);
 

@@ -56,6 +56,10 @@ typedef struct setting {
 static bool check_listen(const char *v);
 static bool check_node_name(const char *v);
 static bool check_data_dir(const char *v);
+static bool check_opt_addr(const char *v);
+static bool check_addr_list(const char *v);
+static bool check_cluster_name(const char *v);
+static bool check_secret(const char *v);
 
 #define OFF(f) offsetof(fb_config_t, f)
 #define ROW_U32(f, lo, hi, d, doc_)                                                                \
@@ -120,6 +124,40 @@ static const setting_t settings[] = {
     ROW_U32(listen_backlog, 1, 65535, 4096, "listen(2) backlog of the client listener"),
     ROW_U32(write_buffer_limit, 4096, 1073741824u, 8388608,
             "bytes queued to one client before its QoS 0 messages are dropped"),
+    ROW_STR(cluster_listen, "", check_opt_addr,
+            "expected empty, or HOST:PORT with a port from 0 to 65535", "ADDR:PORT",
+            "address the cluster port binds; empty runs a single node"),
+    ROW_STR(cluster_advertise, "", check_opt_addr,
+            "expected empty, or HOST:PORT with a port from 1 to 65535", "HOST:PORT",
+            "address other nodes use to reach this one; empty: cluster_listen"),
+    ROW_STR(cluster_name, "ferrymq", check_cluster_name,
+            "expected 1 to 255 characters from A-Z a-z 0-9 . _ - @ :", "NAME",
+            "nodes join only a cluster of the same name"),
+    ROW_STR(cluster_secret, "", check_secret,
+            "expected at most 1024 bytes without control characters", "SECRET",
+            "shared secret every node of the cluster knows (required with cluster_listen)"),
+    ROW_STR(cluster_seeds, "", check_addr_list,
+            "expected a comma-separated list of HOST:PORT", "LIST",
+            "cluster addresses of nodes to join (static discovery)"),
+    ROW_STR(cluster_dns, "", check_opt_addr,
+            "expected empty, or NAME:PORT with a port from 1 to 65535", "NAME:PORT",
+            "a DNS name whose A records are the nodes (a headless Service), polled"),
+    ROW_U32(cluster_dns_interval_ms, 100, 3600000, 5000, "milliseconds between DNS polls"),
+    ROW_U32(cluster_heartbeat_ms, 50, 60000, 1000, "milliseconds between heartbeats on a link"),
+    ROW_U32(cluster_peer_timeout_ms, 100, 600000, 5000,
+            "a peer silent this long is dead: its routes and sessions are dropped"),
+    ROW_U32(cluster_forget_after_ms, 0, 86400000, 60000,
+            "a dead peer is retried this long, then forgotten"),
+    ROW_U32(cluster_takeover_timeout_ms, 100, 600000, 5000,
+            "how long a CONNECT waits for its session from another node"),
+    ROW_U32(cluster_handoff_linger_ms, 0, 600000, 5000,
+            "how long a node forwards messages for a session it handed to another"),
+    ROW_U32(cluster_max_frame, 65536, 1073741824u, 268435456,
+            "largest cluster frame, in bytes (a session moves in one frame)"),
+    ROW_U32(cluster_link_buffer_limit, 1048576, 4294967295u, 1073741824u,
+            "bytes queued to one peer before the link is cut as too slow"),
+    ROW_U32(cluster_protocol_max, 1, 2, 2,
+            "highest cluster protocol version spoken (lower it to test mixed releases)"),
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -293,6 +331,56 @@ static bool check_listen(const char *v)
     return inet_pton(AF_INET, host, addr) == 1;
 }
 
+/* Empty, or a host (name or address) and a port: resolved when used. */
+static bool check_opt_addr(const char *v)
+{
+    if (*v == '\0')
+        return true;
+    const char *colon = strrchr(v, ':');
+    uint32_t port;
+    if (colon == NULL || colon == v || colon - v > 253 || strlen(colon + 1) > 5 ||
+        !parse_u32(colon + 1, &port) || port > 65535)
+        return false;
+    for (const char *p = v; p < colon; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              *p == '.' || *p == '-' || *p == '_' || *p == '[' || *p == ']' || *p == ':'))
+            return false;
+    return true;
+}
+
+static bool check_addr_list(const char *v)
+{
+    if (strlen(v) > 8192)
+        return false;
+    char item[300];
+    while (*v) {
+        const char *comma = strchr(v, ',');
+        size_t n = comma ? (size_t)(comma - v) : strlen(v);
+        if (n == 0 || n >= sizeof item)
+            return false;
+        memcpy(item, v, n);
+        item[n] = '\0';
+        if (!check_opt_addr(item))
+            return false;
+        v += n + (comma ? 1 : 0);
+        if (comma && *v == '\0')
+            return false;
+    }
+    return true;
+}
+
+static bool check_secret(const char *v)
+{
+    if (strlen(v) > 1024)
+        return false;
+    for (; *v; v++)
+        if ((unsigned char)*v < 0x20 || *v == 0x7f)
+            return false;
+    return true;
+}
+
+static bool check_cluster_name(const char *v);
+
 static bool node_name_char(char ch)
 {
     return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
@@ -308,6 +396,11 @@ static bool check_node_name(const char *v)
         if (!node_name_char(v[i]))
             return false;
     return true;
+}
+
+static bool check_cluster_name(const char *v)
+{
+    return check_node_name(v);
 }
 
 static bool check_data_dir(const char *v)

@@ -11,8 +11,8 @@
  * fb_config_from_sources() applies all four; the single-source loaders are
  * public so that tests (and a later reload) can use them one at a time.
  *
- * Ownership: an fb_config_t owns its three strings (listen, node_name,
- * data_dir), which are heap copies. fb_config_defaults() allocates them and
+ * Ownership: an fb_config_t owns its strings (listen, node_name, data_dir,
+ * cluster_*), which are heap copies. fb_config_defaults() allocates them and
  * fb_config_free() frees them; every loader frees the strings it replaces.
  * The struct itself is the caller's (on the stack or embedded). A loader
  * that fails leaves the config exactly as it was, so the caller can report
@@ -73,6 +73,15 @@ typedef struct fb_config {
     uint32_t listen_backlog;     /* 1..65535, default 4096 */
     uint32_t write_buffer_limit; /* bytes queued to one client before QoS 0 is dropped,
                                     4096..1073741824, default 8388608 */
+    /* Cluster (docs/configuration.md); cluster_listen "" = a single node. */
+    char *cluster_listen, *cluster_advertise, *cluster_name, *cluster_secret;
+    char *cluster_seeds;         /* "host:port,host:port" */
+    char *cluster_dns;           /* "name:port" */
+    uint32_t cluster_dns_interval_ms;
+    uint32_t cluster_heartbeat_ms, cluster_peer_timeout_ms, cluster_forget_after_ms;
+    uint32_t cluster_takeover_timeout_ms, cluster_handoff_linger_ms;
+    uint32_t cluster_max_frame, cluster_link_buffer_limit;
+    uint32_t cluster_protocol_max;
 } fb_config_t;
 
 /* Fills every field with its default, allocating the strings; `c` need not

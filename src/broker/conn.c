@@ -218,6 +218,10 @@ static void fail(fb_conn_t *c, uint8_t reason, const char *why)
 void fb_conn_closed(fb_conn_t *c)
 {
     fb_broker_t *b = c->b;
+    if (c->cluster_wait) {
+        c->cluster_wait = false;
+        b->cluster->connect_cancel(b->cluster_ctx, c);
+    }
     if (c->state != FB_CONN_CLOSING) {
         c->state = FB_CONN_CLOSING;
         detach(c, false);
@@ -311,8 +315,10 @@ static void handle_connect(fb_conn_t *c, const fmq_connect_t *k)
         if (!(v5 || (k->version == FMQ_V311 && k->clean_start)))
             return fail(c, FMQ_RC_CLIENT_ID_NOT_VALID,
                         "[MQTT-3.1.3-8] empty client identifier needs a clean session");
+        /* Unique across the cluster too: the broker's random id base
+         * differs per node and per start. */
         int n = snprintf(assigned, sizeof assigned, "auto-%016llx-%llx",
-                         (unsigned long long)b->now_ms,
+                         (unsigned long long)b->id_base,
                          (unsigned long long)++b->next_client_seq);
         id = (fmq_bytes_t){(const uint8_t *)assigned, (uint32_t)n};
         was_assigned = true;
@@ -353,7 +359,14 @@ static void handle_connect(fb_conn_t *c, const fmq_connect_t *k)
 
     fb_session_t *s = fb_map_get(b->sessions, id.ptr, id.len);
     bool present = false;
-    if (s) {
+    if (s && s->moved) {
+        /* A handoff stub: the session lives on another node. Fetching it
+         * failed if this is the resumed CONNECT; the stub goes. */
+        if (!b->cluster || c->cluster_checked) {
+            fb_broker_session_drop(b, s);
+            s = NULL;
+        }
+    } else if (s) {
         bool ended = false;
         if (s->conn) {
             b->stats.takeovers++;
@@ -371,6 +384,20 @@ static void handle_connect(fb_conn_t *c, const fmq_connect_t *k)
             s = NULL;
         } else {
             present = true;
+        }
+    }
+    /* In a cluster the client id has one owner: claim it, and wait when
+     * another node holds the session this CONNECT wants to resume. */
+    if (b->cluster && !c->cluster_checked) {
+        c->cluster_checked = true;
+        if (b->cluster->connect(b->cluster_ctx, c, id, k->clean_start || was_assigned, s)) {
+            c->cluster_wait = true;
+            fb_msg_unref(will); /* built again when the CONNECT runs again */
+            return;
+        }
+        if (s && s->moved) {
+            fb_broker_session_drop(b, s);
+            s = NULL;
         }
     }
     if (!s) {
@@ -568,11 +595,11 @@ static void handle_subscribe(fb_conn_t *c, const fmq_subscribe_t *sub)
         if (code < 0x80) {
             fb_sub_opts_t o = {code, e.no_local, e.retain_as_published, e.retain_handling,
                                sub_id};
-            int r1 = fb_subtab_add(b->subs, e.filter, s, &o);
+            int r1 = fb_broker_sub_add(b, s, e.filter, &o);
             int r2 = r1 < 0 ? -1 : fb_session_sub_put(s, e.filter, &o);
             if (r1 < 0 || r2 < 0) {
                 if (r1 >= 0)
-                    fb_subtab_remove(b->subs, e.filter, s);
+                    fb_broker_sub_remove(b, s, e.filter);
                 code = FMQ_RC_UNSPECIFIED;
             } else {
                 is_new[i] = (r1 & FB_SUB_ADDED) != 0;
@@ -616,7 +643,7 @@ static void handle_unsubscribe(fb_conn_t *c, const fmq_unsubscribe_t *u)
     fmq_bytes_t f;
     uint32_t pos = 0, i = 0;
     while (fmq_unsub_iter(u, &pos, &f)) {
-        int r = fb_subtab_remove(b->subs, f, s);
+        int r = fb_broker_sub_remove(b, s, f);
         fb_session_sub_del(s, f);
         codes[i++] = (r & FB_SUB_REMOVED) ? FMQ_RC_SUCCESS : FMQ_RC_NO_SUBSCRIPTION_EXISTED;
     }
@@ -682,7 +709,7 @@ static void handle(fb_conn_t *c, fmq_packet_t *p)
 static size_t process(fb_conn_t *c, const uint8_t *buf, size_t len)
 {
     size_t off = 0;
-    while (off < len && c->state != FB_CONN_CLOSING) {
+    while (off < len && c->state != FB_CONN_CLOSING && !c->cluster_wait) {
         fmq_packet_t p;
         p.type = 0; /* fmq_decode leaves p untouched when framing fails */
         fmq_err_t err = {0};
@@ -699,9 +726,26 @@ static size_t process(fb_conn_t *c, const uint8_t *buf, size_t len)
             break;
         }
         handle(c, &p);
+        if (c->cluster_wait)
+            break; /* the CONNECT stays in the buffer: it runs again on resume */
         off += (size_t)n;
     }
     return off;
+}
+
+/* Runs the packets kept in c->in and keeps what is left. */
+static void process_kept(fb_conn_t *c)
+{
+    size_t used = process(c, c->in, c->in_len);
+    if (c->state == FB_CONN_CLOSING)
+        return;
+    memmove(c->in, c->in + used, c->in_len - used);
+    c->in_len -= used;
+    if (c->in_len == 0 && c->in_cap > 65536) {
+        free(c->in); /* a large packet passed: give its buffer back */
+        c->in = NULL;
+        c->in_cap = 0;
+    }
 }
 
 void fb_conn_input(fb_conn_t *c, const uint8_t *data, size_t len)
@@ -710,7 +754,7 @@ void fb_conn_input(fb_conn_t *c, const uint8_t *data, size_t len)
         return;
     c->last_rx_ms = c->b->mono_ms;
     c->b->stats.bytes_in += len;
-    if (c->in_len == 0) {
+    if (c->in_len == 0 && !c->cluster_wait) {
         size_t used = process(c, data, len);
         data += used;
         len -= used;
@@ -718,7 +762,12 @@ void fb_conn_input(fb_conn_t *c, const uint8_t *data, size_t len)
             return;
     }
     /* Keep the partial packet; fmq_decode refuses one over max_packet_size
-     * as soon as its header is here, so this stays bounded. */
+     * as soon as its header is here, so this stays bounded. While the
+     * CONNECT waits for the cluster, whole packets pile up behind it:
+     * bounded too. */
+    size_t bound = (size_t)c->b->cfg->max_packet_size + 65536;
+    if (c->cluster_wait && c->in_len + len > bound)
+        return fail(c, FMQ_RC_SERVER_BUSY, "too much data before CONNACK");
     if (c->in_len + len > c->in_cap) {
         size_t ncap = c->in_cap ? c->in_cap : 256;
         while (ncap < c->in_len + len)
@@ -731,14 +780,15 @@ void fb_conn_input(fb_conn_t *c, const uint8_t *data, size_t len)
     }
     memcpy(c->in + c->in_len, data, len);
     c->in_len += len;
-    size_t used = process(c, c->in, c->in_len);
-    if (c->state == FB_CONN_CLOSING)
+    if (!c->cluster_wait)
+        process_kept(c);
+}
+
+void fb_conn_connect_resume(fb_conn_t *c)
+{
+    if (!c->cluster_wait)
         return;
-    memmove(c->in, c->in + used, c->in_len - used);
-    c->in_len -= used;
-    if (c->in_len == 0 && c->in_cap > 65536) {
-        free(c->in); /* a large packet passed: give its buffer back */
-        c->in = NULL;
-        c->in_cap = 0;
-    }
+    c->cluster_wait = false;
+    if (c->state != FB_CONN_CLOSING)
+        process_kept(c);
 }

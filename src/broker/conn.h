@@ -42,6 +42,8 @@ typedef struct fb_conn {
     bool graceful;                 /* DISCONNECT 0x00 received: no will */
     bool request_problem_info;
     bool out_idle;                 /* no packet since the last tick (then out is freed) */
+    bool cluster_wait;             /* CONNECT held until the cluster fetched the session */
+    bool cluster_checked;          /* the cluster has seen this CONNECT: do not ask again */
     fb_session_t *session;
 
     uint8_t *in;                   /* partial packet carried between reads */
@@ -71,6 +73,11 @@ void fb_conn_closed(fb_conn_t *c);
 /* Protocol-side close. `reason` is a reason code for a v5 DISCONNECT (or
  * CONNACK when CONNECT was not yet accepted), 0 for a plain close. */
 void fb_conn_close(fb_conn_t *c, uint8_t reason, const char *why);
+
+/* The cluster fetched (or gave up fetching) the session a waiting CONNECT
+ * asked for: run the CONNECT again, now against what this node holds, and
+ * then any packets the client sent behind it. */
+void fb_conn_connect_resume(fb_conn_t *c);
 
 /* Sends a delivery of the session attached to c (router, resume). Returns
  * false when it was not sent (closing, or over the client's Maximum Packet

@@ -76,6 +76,12 @@ void fb_deliver(fb_broker_t *b, fb_session_t *s, fb_msg_t *m, uint8_t granted, b
         b->stats.msgs_dropped++;
         return;
     }
+    if (s->moved) { /* a handoff stub: the session lives on another node now */
+        b->cluster->forward(b->cluster_ctx, s, m, qos, retain, sub_ids, n_sub_ids);
+        return;
+    }
+    if (s->dedup && b->cluster->seen(b->cluster_ctx, s, m))
+        return; /* reached it by two paths during a handoff */
     fb_delivery_t d = {.msg = m, .qos = qos, .retain = retain, .n_sub_ids = n_sub_ids};
     if (qos == 0) {
         /* QoS 0 is not queued for offline sessions, nor piled up behind a
@@ -163,6 +169,7 @@ typedef struct {
 typedef struct {
     fb_broker_t *b;
     fb_msg_t *m;
+    const fb_route_sel_t *sel;
     uint64_t seq;
     target_t *t;
     uint32_t n, cap;
@@ -174,6 +181,12 @@ static bool eligible(void *ctx, void *subscriber)
     (void)ctx;
     const fb_session_t *s = subscriber;
     return s->conn && s->conn->state == FB_CONN_ACTIVE;
+}
+
+static bool group_ok(void *ctx, fmq_bytes_t full)
+{
+    const fb_route_sel_t *sel = ((route_ctx_t *)ctx)->sel;
+    return sel->group_ok(sel->ctx, full);
 }
 
 /* One call per matching subscription; a session matched by several of its
@@ -217,10 +230,15 @@ static void collect(void *ctx, void *subscriber, const fb_sub_opts_t *o, bool sh
         t->sub_ids[t->n_sub_ids++] = o->sub_id;
 }
 
-uint32_t fb_broker_route(fb_broker_t *b, fb_msg_t *m)
+uint32_t fb_broker_route_local(fb_broker_t *b, fb_msg_t *m, const fb_route_sel_t *sel)
 {
-    route_ctx_t r = {b, m, ++b->fanout_seq, b->route_scratch, 0, b->route_cap, false};
-    fb_subtab_match(b->subs, m->topic, eligible, collect, &r);
+    route_ctx_t r = {b, m, sel, ++b->fanout_seq, b->route_scratch, 0, b->route_cap, false};
+    fb_match_sel_t ms = {.eligible = eligible};
+    if (sel) {
+        ms.skip_plain = sel->skip_plain;
+        ms.group_ok = sel->group_ok ? group_ok : NULL;
+    }
+    fb_subtab_match_sel(b->subs, m->topic, &ms, collect, &r);
     if (r.oom)
         FB_WARN("out of memory routing a message to %s: some subscribers missed it",
                 "its subscribers");
@@ -231,4 +249,15 @@ uint32_t fb_broker_route(fb_broker_t *b, fb_msg_t *m)
     b->route_scratch = r.t; /* kept for the next message */
     b->route_cap = r.cap;
     return r.n;
+}
+
+uint32_t fb_broker_route(fb_broker_t *b, fb_msg_t *m)
+{
+    if (!m->id)
+        m->id = b->next_msg_id++;
+    if (!b->cluster)
+        return fb_broker_route_local(b, m, NULL);
+    fb_route_sel_t sel = {0};
+    uint32_t nodes = b->cluster->publish(b->cluster_ctx, m, &sel);
+    return nodes + fb_broker_route_local(b, m, &sel);
 }

@@ -27,6 +27,7 @@ fb_msg_t *fb_msg_new(fmq_bytes_t topic, fmq_bytes_t props, fmq_bytes_t payload,
     m->has_expiry = has_expiry;
     m->expiry = expiry;
     m->created_ms = created_ms;
+    m->id = 0;
     uint8_t *at = m->data;
     m->topic = place(&at, topic);
     m->props = place(&at, props);

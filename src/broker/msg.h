@@ -19,6 +19,7 @@ typedef struct fb_msg {
     bool has_expiry;         /* Message Expiry Interval present */
     uint32_t expiry;         /* seconds, from created_ms */
     uint64_t created_ms;     /* wall clock (ms since the epoch) when received */
+    uint64_t id;             /* cluster-unique id (0 = none), set when first routed */
     fmq_bytes_t topic;
     fmq_bytes_t props;       /* encoded pass-through properties, no length prefix */
     fmq_bytes_t payload;

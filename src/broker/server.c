@@ -3,6 +3,7 @@
 #include "broker/broker.h"
 #include "broker/conn.h"
 #include "broker/log.h"
+#include "cluster/net.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -30,6 +31,7 @@ typedef struct fb_server {
     uint64_t stop_started_ms;
     bool stopping;
     tcp_closing_t *closing; /* sockets waiting for their output to drain */
+    fc_net_t *cluster;      /* NULL: a single node */
     uint8_t rbuf[65536]; /* one read at a time on this loop: shared */
 } fb_server_t;
 
@@ -262,6 +264,8 @@ static void on_check(uv_check_t *h)
 {
     fb_server_t *srv = h->data;
     fb_broker_flush(srv->b);
+    if (srv->cluster)
+        fc_net_flush(srv->cluster);
 }
 
 static void close_walk(uv_handle_t *h, void *arg)
@@ -290,6 +294,8 @@ static void on_signal(uv_signal_t *s, int signum)
     FB_INFO("signal %d: shutting down", signum);
     srv->stopping = true;
     uv_close((uv_handle_t *)&srv->listener, NULL);
+    if (srv->cluster)
+        fc_net_leave(srv->cluster); /* peers forget this node rather than wait for it */
     fb_broker_shutdown(srv->b);
     fb_broker_flush(srv->b);
     srv->stop_started_ms = uv_now(&srv->loop);
@@ -369,6 +375,15 @@ int fb_server_run(fb_config_t *cfg)
         FB_ERROR("listen on %s: %s", cfg->listen, uv_strerror(rc));
         goto fail;
     }
+    if (*cfg->cluster_listen) {
+        char err[512];
+        if (fc_net_start(&srv->loop, srv->b, cfg, &srv->cluster, err, sizeof err) != 0) {
+            FB_ERROR("%s", err);
+            goto fail;
+        }
+        FB_INFO("cluster %s: node %s on %s (port %d)", cfg->cluster_name, cfg->node_name,
+                cfg->cluster_listen, fc_net_port(srv->cluster));
+    }
     uv_timer_init(&srv->loop, &srv->tick);
     srv->tick.data = srv;
     uv_timer_start(&srv->tick, on_tick, TICK_MS, TICK_MS);
@@ -389,9 +404,13 @@ int fb_server_run(fb_config_t *cfg)
     status = 0;
 fail:
     /* Close whatever is left; client sockets go through on_handle_closed so
-     * their connections are released before the broker. */
+     * their connections are released before the broker. The cluster closes
+     * its own handles first (close_walk would not know them). */
+    if (srv->cluster)
+        fc_net_stop(srv->cluster);
     uv_walk(&srv->loop, close_walk, srv);
     uv_run(&srv->loop, UV_RUN_DEFAULT);
+    fc_net_free(srv->cluster);
     fb_broker_free(srv->b);
     uv_loop_close(&srv->loop);
     free(srv);

@@ -46,6 +46,18 @@ void fb_session_free(fb_session_t *s)
     free(s);
 }
 
+void fb_session_clear_state(fb_session_t *s)
+{
+    for (uint32_t i = 0; i < s->n_inflight; i++)
+        fb_delivery_release(&s->inflight[i]);
+    s->n_inflight = 0;
+    fb_delivery_t d;
+    while (fb_session_dequeue(s, &d))
+        fb_delivery_release(&d);
+    s->n_qos2_in = 0;
+    fb_session_set_will(s, NULL, 0);
+}
+
 /* Grows *arr (of `size`-byte items) so that it holds at least n + 1. */
 static int grow(void **arr, uint32_t *cap, uint32_t n, size_t size)
 {
@@ -233,7 +245,10 @@ void fb_session_set_will(fb_session_t *s, fb_msg_t *will, uint32_t delay)
  *   u8 has_will  [ u32 will_delay; u64 will_at_ms; msg ]
  * delivery: u16 packet_id; u8 qos; u8 state; u8 retain; u8 n_sub_ids { u32 }; msg
  * msg: u8 qos; u8 retain; u8 has_expiry; u32 expiry; u64 created_ms;
- *      str topic; str origin; bin32 props; bin32 payload
+ *      [u64 id: version 2 only] str topic; str origin; bin32 props; bin32 payload
+ * Version 2 added the message id (cluster handoff drops duplicates by it);
+ * version 1 records are still read (id 0), and written for a peer that
+ * speaks only version 1.
  * str is u16 length + bytes, bin32 is u32 length + bytes.
  */
 
@@ -241,6 +256,7 @@ typedef struct {
     uint8_t *p;
     size_t len, cap;
     bool oom;
+    uint8_t version;
 } wbuf_t;
 
 static void w_raw(wbuf_t *w, const void *src, size_t n)
@@ -306,6 +322,8 @@ static void w_msg(wbuf_t *w, const fb_msg_t *m)
     w_u8(w, m->has_expiry);
     w_u32(w, m->expiry);
     w_u64(w, m->created_ms);
+    if (w->version >= 2)
+        w_u64(w, m->id);
     w_str(w, m->topic.ptr, (uint16_t)m->topic.len);
     w_str(w, m->origin.ptr, (uint16_t)m->origin.len);
     w_bin32(w, m->props);
@@ -326,9 +344,14 @@ static void w_delivery(wbuf_t *w, const fb_delivery_t *d)
 
 uint8_t *fb_session_serialize(const fb_session_t *s, size_t *len)
 {
-    wbuf_t w = {0};
+    return fb_session_serialize_v(s, FB_SESSION_FORMAT_VERSION, len);
+}
+
+uint8_t *fb_session_serialize_v(const fb_session_t *s, uint8_t version, size_t *len)
+{
+    wbuf_t w = {.version = version};
     w_raw(&w, "FMQS", 4);
-    w_u8(&w, FB_SESSION_FORMAT_VERSION);
+    w_u8(&w, version);
     w_str(&w, s->client_id, s->id_len);
     w_u32(&w, s->expiry);
     w_u64(&w, s->offline_since_ms);
@@ -370,6 +393,7 @@ typedef struct {
     const uint8_t *p;
     size_t len, pos;
     const char *why; /* first failure */
+    uint8_t version;
 } rbuf_t;
 
 static bool r_need(rbuf_t *r, size_t n)
@@ -410,6 +434,7 @@ static fb_msg_t *r_msg(rbuf_t *r)
     uint8_t has_expiry = (uint8_t)r_uint(r, 1);
     uint32_t expiry = (uint32_t)r_uint(r, 4);
     uint64_t created = r_uint(r, 8);
+    uint64_t id = r->version >= 2 ? r_uint(r, 8) : 0;
     fmq_bytes_t topic = r_bytes(r, 2);
     fmq_bytes_t origin = r_bytes(r, 2);
     fmq_bytes_t props = r_bytes(r, 4);
@@ -424,6 +449,8 @@ static fb_msg_t *r_msg(rbuf_t *r)
                              created);
     if (!m)
         r->why = "out of memory";
+    else
+        m->id = id;
     return m;
 }
 
@@ -460,14 +487,15 @@ static bool r_delivery(rbuf_t *r, fb_delivery_t *d)
 
 fb_session_t *fb_session_deserialize(const uint8_t *buf, size_t len, const char **why)
 {
-    rbuf_t r = {buf, len, 0, NULL};
+    rbuf_t r = {buf, len, 0, NULL, 0};
     fb_session_t *s = NULL;
     if (len < 5 || memcmp(buf, "FMQS", 4) != 0) {
         *why = "not a session record";
         return NULL;
     }
     r.pos = 4;
-    if (r_uint(&r, 1) != FB_SESSION_FORMAT_VERSION) {
+    r.version = (uint8_t)r_uint(&r, 1);
+    if (r.version < 1 || r.version > FB_SESSION_FORMAT_VERSION) {
         *why = "unknown session record version";
         return NULL;
     }

@@ -46,6 +46,8 @@ typedef struct fb_session_sub {
 typedef struct fb_session {
     char *client_id;             /* NUL-terminated; points at id_buf (same allocation) */
     uint16_t id_len;
+    bool moved;                  /* handed to another node: a forwarding stub (cluster) */
+    bool dedup;                  /* just arrived from another node: drop duplicates */
     struct fb_conn *conn;        /* attached connection, or NULL when offline */
     uint32_t expiry;             /* Session Expiry Interval, seconds */
     uint64_t offline_since_ms;   /* wall clock; meaningful while conn == NULL */
@@ -107,6 +109,10 @@ bool fb_session_qos2_has(const fb_session_t *s, uint16_t id);
 int fb_session_qos2_add(fb_session_t *s, uint16_t id);
 bool fb_session_qos2_del(fb_session_t *s, uint16_t id);
 
+/* Releases the inflight window, the queue, the incoming QoS 2 ids and the
+ * will; keeps the id and subscriptions (what a handoff stub needs). */
+void fb_session_clear_state(fb_session_t *s);
+
 void fb_session_set_will(fb_session_t *s, fb_msg_t *will, uint32_t delay);
 void fb_delivery_release(fb_delivery_t *d);
 
@@ -119,7 +125,10 @@ void fb_delivery_release(fb_delivery_t *d);
  * cannot crash it.
  */
 uint8_t *fb_session_serialize(const fb_session_t *s, size_t *len);
+/* The same in an older format version (1..FB_SESSION_FORMAT_VERSION), for a
+ * peer that reads only that one. */
+uint8_t *fb_session_serialize_v(const fb_session_t *s, uint8_t version, size_t *len);
 fb_session_t *fb_session_deserialize(const uint8_t *buf, size_t len, const char **why);
 
-#define FB_SESSION_FORMAT_VERSION 1
+#define FB_SESSION_FORMAT_VERSION 2
 #endif

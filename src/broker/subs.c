@@ -477,13 +477,21 @@ int fb_subtab_remove(fb_subtab_t *t, fmq_bytes_t filter, void *subscriber)
     return FB_SUB_REMOVED | FB_SUB_FILTER_LAST;
 }
 
-static void fb_report(fb_node_t *n, fb_eligible_cb eligible, fb_match_cb cb, void *ctx)
+static void fb_report(fb_node_t *n, const fb_match_sel_t *sel, fb_match_cb cb, void *ctx)
 {
-    for (uint32_t i = 0; i < n->subs.n; i++)
-        cb(ctx, n->subs.v[i].who, &n->subs.v[i].o, false);
+    if (!sel->skip_plain)
+        for (uint32_t i = 0; i < n->subs.n; i++)
+            cb(ctx, n->subs.v[i].who, &n->subs.v[i].o, false);
     for (uint32_t i = 0; i < n->ngroups; i++) {
-        const fb_sub_t *s = fb_group_pick(n->groups[i], eligible, ctx);
-        cb(ctx, s->who, &s->o, true);
+        fb_group_t *g = n->groups[i];
+        fmq_bytes_t full = {g->full, g->full_len};
+        if (sel->group_ok && !sel->group_ok(ctx, full))
+            continue;
+        const fb_sub_t *s = fb_group_pick(g, sel->eligible, ctx);
+        if (sel->shared_cb)
+            sel->shared_cb(ctx, s->who, &s->o, full);
+        else
+            cb(ctx, s->who, &s->o, true);
     }
 }
 
@@ -499,6 +507,13 @@ static void fb_report(fb_node_t *n, fb_eligible_cb eligible, fb_match_cb cb, voi
 void fb_subtab_match(fb_subtab_t *t, fmq_bytes_t topic, fb_eligible_cb eligible,
                      fb_match_cb cb, void *ctx)
 {
+    fb_match_sel_t sel = {.eligible = eligible};
+    fb_subtab_match_sel(t, topic, &sel, cb, ctx);
+}
+
+void fb_subtab_match_sel(fb_subtab_t *t, fmq_bytes_t topic, const fb_match_sel_t *sel,
+                         fb_match_cb cb, void *ctx)
+{
     const uint8_t *s = topic.ptr ? topic.ptr : (const uint8_t *)"";
     uint32_t len = topic.len;
     bool dollar = len > 0 && s[0] == '$';
@@ -510,9 +525,9 @@ void fb_subtab_match(fb_subtab_t *t, fmq_bytes_t topic, fb_eligible_cb eligible,
         fb_node_t *next = NULL;
         if (!from) {
             if (wild && n->hash)
-                fb_report(n->hash, eligible, cb, ctx);
+                fb_report(n->hash, sel, cb, ctx);
             if (start > len)
-                fb_report(n, eligible, cb, ctx);
+                fb_report(n, sel, cb, ctx);
             else if (!(next = fb_kid_find(n, s + start, end - start, t->key)) && wild)
                 next = n->plus;
         } else if (from != n->plus && wild) {

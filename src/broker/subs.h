@@ -48,6 +48,20 @@ typedef bool (*fb_eligible_cb)(void *ctx, void *subscriber);
 void fb_subtab_match(fb_subtab_t *t, fmq_bytes_t topic, fb_eligible_cb eligible,
                      fb_match_cb cb, void *ctx);
 
+/* The general form: what fb_subtab_match does, plus the choices a cluster
+ * node needs. skip_plain reports shared groups only; group_ok (when set) is
+ * asked once per matching shared group, by its full "$share/g/f" filter,
+ * before a member is picked, and false skips the group; shared_cb (when
+ * set) is called instead of cb for the picked member, with that filter. */
+typedef struct fb_match_sel {
+    fb_eligible_cb eligible;
+    bool skip_plain;
+    bool (*group_ok)(void *ctx, fmq_bytes_t full);
+    void (*shared_cb)(void *ctx, void *subscriber, const fb_sub_opts_t *o, fmq_bytes_t full);
+} fb_match_sel_t;
+void fb_subtab_match_sel(fb_subtab_t *t, fmq_bytes_t topic, const fb_match_sel_t *sel,
+                         fb_match_cb cb, void *ctx);
+
 size_t fb_subtab_count(const fb_subtab_t *t);         /* (filter, subscriber) pairs */
 size_t fb_subtab_filter_count(const fb_subtab_t *t);  /* distinct filter strings */
 

@@ -851,7 +851,7 @@ static void test_print_roundtrip(harness_t *t)
     int lines = 0;
     for (const char *p = text; *p; p++)
         lines += *p == '\n';
-    CHECK_INT(lines, 23);
+    CHECK_INT(lines, 38);
     /* The printout is a config file that gives the same settings back. */
     fb_config_defaults(&b);
     CHECK_INT(yaml(&b, text, err), 0);
@@ -863,6 +863,37 @@ static void test_print_roundtrip(harness_t *t)
     CHECK(!fb_config_equal(&a, &b));
     fb_config_free(&a);
     fb_config_free(&b);
+}
+
+/* The cluster settings: address lists and ranges are checked on load. */
+static void test_cluster_settings(harness_t *t)
+{
+    fb_config_t c;
+    char err[ERRLEN];
+    fb_config_defaults(&c);
+    CHECK_STR(c.cluster_listen, "");
+    CHECK_STR(c.cluster_name, "ferrymq");
+    CHECK_INT(c.cluster_protocol_max, 2);
+    CHECK_INT(yaml(&c,
+                   "cluster_listen: 127.0.0.1:7000\ncluster_seeds: \"10.0.0.1:7000,node-1.svc:7000\"\n"
+                   "cluster_dns: ferry-headless.default.svc:7000\ncluster_secret: s3cret\n",
+                   err),
+              0);
+    CHECK_STR(c.cluster_seeds, "10.0.0.1:7000,node-1.svc:7000");
+    CHECK_STR(c.cluster_dns, "ferry-headless.default.svc:7000");
+    const char *bad[] = {"cluster_seeds: \"a:1,\"\n", "cluster_seeds: \",a:1\"\n",
+                         "cluster_seeds: \"a:1,,b:2\"\n", "cluster_seeds: \"a\"\n",
+                         "cluster_seeds: \"a:99999\"\n", "cluster_dns: \"x y:1\"\n",
+                         "cluster_protocol_max: 3\n", "cluster_protocol_max: 0\n",
+                         "cluster_name: \"\"\n", "cluster_secret: \"a\\tb\"\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        fb_config_t before;
+        fb_config_defaults(&before);
+        CHECK_INT(yaml(&before, bad[i], err), -1);
+        CHECK_HAS(err, "cluster_");
+        fb_config_free(&before);
+    }
+    fb_config_free(&c);
 }
 
 /* ---- log ---- */
@@ -957,6 +988,7 @@ int main(void)
         {"help", test_help},
         {"precedence", test_precedence},
         {"print_roundtrip", test_print_roundtrip},
+        {"cluster_settings", test_cluster_settings},
         {"log", test_log},
     };
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {

@@ -1,0 +1,176 @@
+/*
+ * Internal to src/cluster: the state shared by cluster.c (links,
+ * membership, handshake, tick), route.c (routes, forwarding, retained) and
+ * handoff.c (client id ownership, session transfer, forwarding stubs).
+ */
+#ifndef FC_CLUSTER_INT_H
+#define FC_CLUSTER_INT_H
+
+#include "broker/conn.h"
+#include "broker/log.h"
+#include "broker/map.h"
+#include "cluster/cluster.h"
+#include "cluster/frame.h"
+
+#define FC_NONCE_LEN 32
+#define FC_PRE_AUTH_MAX_FRAME 65536 /* before a peer proved the secret */
+
+enum { L_CONNECTING, L_HANDSHAKE, L_UP, L_CLOSING };
+
+struct fc_link {
+    fc_cluster_t *cl;
+    void *tctx;
+    fc_link_t *prev, *next;      /* cl->links */
+    uint8_t state;
+    bool outgoing;
+    bool hello_got, auth_sent;
+    uint8_t version;             /* negotiated; 1 until then */
+    uint8_t nonce[FC_NONCE_LEN]; /* ours, for this link */
+    uint8_t peer_nonce[FC_NONCE_MAX];
+    size_t peer_nonce_len;
+    char *dialed;                /* outgoing: the address dialed */
+    char *name, *cluster_addr, *client_addr; /* from the peer's HELLO */
+    uint64_t incarnation;
+    uint64_t opened_ms, last_rx_ms, last_ping_ms, up_ms;
+    uint8_t *in;
+    size_t in_len, in_cap;
+    fb_map_t *routes;            /* filters the peer announced (value unused) */
+    uint32_t sync_routes, sync_claims, sync_retained; /* received during its sync */
+    bool synced;
+    /* publish forwarding scratch (route.c) */
+    uint64_t mark;
+    bool plain;
+    uint16_t n_shared;
+    fmq_bytes_t shared[8];
+};
+
+/* An address worth dialing: a seed, a DNS answer or a member a peer told
+ * us about. */
+enum { T_SEED = 1, T_DNS = 2, T_MEMBER = 4 };
+typedef struct fc_target {
+    char *addr;
+    char *name;          /* once known */
+    uint8_t sources;     /* T_* */
+    bool self;           /* this node's own address */
+    fc_link_t *link;     /* dial in progress or up */
+    uint64_t next_try_ms;
+    uint64_t failing_since_ms; /* 0 while it works */
+    uint32_t backoff_ms;
+} fc_target_t;
+
+/* Client id ownership: one entry per client id the cluster knows. */
+typedef struct fc_owner {
+    fc_link_t *peer;     /* NULL: this node */
+    uint64_t stamp;
+    uint16_t len;
+    char id[];
+} fc_owner_t;
+
+/* A CONNECT waiting for its session from another node. */
+typedef struct fc_pending {
+    fb_conn_t *conn;
+    fc_link_t *from;     /* the node expected to hold the session */
+    uint64_t stamp;
+    uint64_t deadline_ms;
+    struct fc_pending *next;
+    uint16_t len;
+    char id[];
+} fc_pending_t;
+
+/* A session handed to another node: the stub forwards until `until_ms`. A
+ * migration also keeps the record until the target acknowledges. */
+typedef struct fc_stub {
+    fb_session_t *s;     /* the stub session (moved) in the broker's table */
+    fc_link_t *to;
+    uint64_t until_ms;
+    uint64_t stamp;
+    uint8_t *blob;       /* migration: the shipped record until acknowledged */
+    size_t blob_len;
+    fc_migrate_done_fn done;
+    void *done_ctx;
+    struct fc_stub *next;
+} fc_stub_t;
+
+/* Recently delivered message ids of a session that just arrived. */
+typedef struct fc_dedup {
+    fb_session_t *s;
+    uint64_t until_ms;
+    uint64_t *ids;       /* open addressing, 0 = empty */
+    uint32_t cap, n;
+    bool full_logged;
+    struct fc_dedup *next;
+} fc_dedup_t;
+
+struct fc_cluster {
+    fb_broker_t *b;
+    const fb_config_t *cfg;
+    const fc_net_ops_t *ops;
+    void *nctx;
+    fb_cluster_ops_t hooks;
+    char *name;                  /* this node's */
+    char *advertise;             /* our cluster address as peers dial it */
+    uint64_t incarnation;
+    uint64_t now_ms;             /* monotonic, from the tick */
+    uint64_t last_stamp;
+    uint8_t proto_max;
+
+    fc_link_t *links;
+    fb_map_t *peers;             /* name -> UP link */
+    fc_target_t *targets;
+    size_t n_targets, cap_targets;
+
+    fb_subtab_t *routes;         /* filter -> peer links (and self for shared groups) */
+    fb_map_t *owners;            /* client id -> fc_owner_t (borrowing: key in the entry) */
+    fc_pending_t *pending;
+    fc_stub_t *stubs;
+    fc_dedup_t *dedups;
+
+    uint8_t *scratch;            /* frame encoding */
+    size_t scratch_cap;
+    uint64_t fwd_seq;            /* route.c: one per forwarded message */
+    uint64_t fwd_id;             /* route.c: id of the message fwd_seq stands for */
+    fc_link_t **fwd;             /* route.c: peers reached by this message */
+    size_t n_fwd, cap_fwd;
+    fmq_bytes_t local_shared[8]; /* route.c: shared groups this node serves for it */
+    uint16_t n_local_shared;
+    bool leaving;
+    fc_stats_t stats;
+};
+
+/* The subscriber that stands for this node in cl->routes (shared groups). */
+#define FC_SELF(cl) ((void *)(cl))
+
+/* cluster.c */
+int fc__send(fc_link_t *l, const fc_frame_t *f);
+void fc__broadcast(fc_cluster_t *cl, const fc_frame_t *f, fc_link_t *except);
+fc_link_t *fc__peer(const fc_cluster_t *cl, fmq_bytes_t name);
+void fc__link_fail(fc_link_t *l, uint8_t code, const char *why);
+
+/* route.c */
+void fc__route_add(void *ctx, fmq_bytes_t filter);
+void fc__route_del(void *ctx, fmq_bytes_t filter);
+uint32_t fc__publish(void *ctx, fb_msg_t *m, fb_route_sel_t *local);
+void fc__sync_routes(fc_link_t *l, uint32_t *n_routes, uint32_t *n_retained);
+int fc__on_route(fc_link_t *l, const fc_frame_t *f);
+int fc__on_publish(fc_link_t *l, const fc_frame_t *f);
+void fc__routes_drop(fc_link_t *l);
+fb_msg_t *fc__msg_from_frame(const fc_msg_t *fm, uint8_t qos, bool retain);
+void fc__msg_to_frame(const fb_msg_t *m, fc_msg_t *fm);
+
+/* handoff.c */
+bool fc__connect(void *ctx, fb_conn_t *c, fmq_bytes_t id, bool clean_start, fb_session_t *held);
+void fc__connect_cancel(void *ctx, fb_conn_t *c);
+void fc__session_gone(void *ctx, fb_session_t *s);
+void fc__forward(void *ctx, fb_session_t *s, fb_msg_t *m, uint8_t qos, bool retain,
+                 const uint32_t *sub_ids, uint8_t n_sub_ids);
+bool fc__seen(void *ctx, fb_session_t *s, const fb_msg_t *m);
+void fc__sync_claims(fc_link_t *l, uint32_t *n);
+int fc__on_claim(fc_link_t *l, const fc_frame_t *f);
+int fc__on_release(fc_link_t *l, const fc_frame_t *f);
+int fc__on_session(fc_link_t *l, const fc_frame_t *f);
+int fc__on_session_ack(fc_link_t *l, const fc_frame_t *f);
+int fc__on_deliver(fc_link_t *l, const fc_frame_t *f);
+void fc__handoff_peer_down(fc_link_t *l);
+void fc__handoff_tick(fc_cluster_t *cl);
+void fc__handoff_free(fc_cluster_t *cl);
+#endif

@@ -1,0 +1,807 @@
+/*
+ * One owner per client id across the cluster, and sessions moving between
+ * nodes.
+ *
+ * Every CONNECT claims its client id with a stamp (wall-clock microseconds,
+ * strictly increasing per node) broadcast to every peer; every node keeps
+ * the highest claim it has seen per id, ties broken by node name. The rule
+ * for racing CONNECTs follows: the claim with the higher (stamp, node name)
+ * wins everywhere, whatever order the links deliver in; the node holding the
+ * session gives it to the winner, and a loser that already accepted its
+ * client disconnects it with 0x8E (session taken over), as a single node
+ * does for two connections with one id. docs/architecture.md has the whole
+ * story.
+ *
+ * A session leaves its node as one SESSION frame (fb_session_serialize).
+ * The old node keeps a stub (the session's subscriptions, no state) that
+ * forwards whatever still reaches it (DELIVER frames) for
+ * cluster_handoff_linger_ms; the new node drops what reaches the session
+ * twice in that time by message id.
+ */
+#include "broker/deliver.h"
+#include "broker/hash.h"
+#include "cluster/cluster_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define DEDUP_MAX 65536 /* ids remembered per arriving session */
+
+static uint64_t new_stamp(fc_cluster_t *cl, uint64_t above)
+{
+    uint64_t now = fb_now_ms() * 1000u;
+    uint64_t s = now > cl->last_stamp ? now : cl->last_stamp + 1;
+    if (s <= above)
+        s = above + 1;
+    cl->last_stamp = s;
+    return s;
+}
+
+static const char *owner_name(const fc_cluster_t *cl, const fc_owner_t *o)
+{
+    return o->peer ? o->peer->name : cl->name;
+}
+
+/* >0 when claim a beats claim b. */
+static int claim_cmp(uint64_t sa, const char *na, uint64_t sb, const char *nb)
+{
+    if (sa != sb)
+        return sa > sb ? 1 : -1;
+    return strcmp(na, nb);
+}
+
+static fc_owner_t *owner_get(const fc_cluster_t *cl, fmq_bytes_t id)
+{
+    return fb_map_get(cl->owners, id.ptr, id.len);
+}
+
+static void owner_set(fc_cluster_t *cl, fmq_bytes_t id, fc_link_t *peer, uint64_t stamp)
+{
+    fc_owner_t *o = owner_get(cl, id);
+    if (!o) {
+        o = malloc(sizeof *o + id.len + 1);
+        if (!o)
+            return;
+        o->len = (uint16_t)id.len;
+        memcpy(o->id, id.ptr, id.len);
+        o->id[id.len] = 0;
+        if (fb_map_put(cl->owners, o->id, o->len, o) != 0) {
+            free(o);
+            return;
+        }
+    }
+    o->peer = peer;
+    o->stamp = stamp;
+}
+
+static void owner_del(fc_cluster_t *cl, fc_owner_t *o)
+{
+    fb_map_del(cl->owners, o->id, o->len);
+    free(o);
+}
+
+static fmq_bytes_t sid(const fb_session_t *s)
+{
+    return (fmq_bytes_t){(const uint8_t *)s->client_id, s->id_len};
+}
+
+static fb_session_t *held(const fc_cluster_t *cl, fmq_bytes_t id)
+{
+    fb_session_t *s = fb_map_get(cl->b->sessions, id.ptr, id.len);
+    return s && !s->moved ? s : NULL;
+}
+
+static void send_session(fc_link_t *to, uint8_t status, uint8_t flags, uint64_t stamp,
+                         fmq_bytes_t id, const uint8_t *blob, size_t len)
+{
+    fc_frame_t f = {.type = FC_T_SESSION};
+    f.session.status = status;
+    f.session.flags = flags;
+    f.session.stamp = stamp;
+    f.session.client_id = id;
+    f.session.blob = (fmq_bytes_t){blob, (uint32_t)len};
+    fc__send(to, &f);
+}
+
+static void send_ack(fc_link_t *to, bool ok, uint64_t stamp, fmq_bytes_t id)
+{
+    fc_frame_t f = {.type = FC_T_SESSION_ACK};
+    f.session_ack.ok = ok;
+    f.session_ack.stamp = stamp;
+    f.session_ack.client_id = id;
+    fc__send(to, &f);
+}
+
+static void broadcast_claim(fc_cluster_t *cl, fmq_bytes_t id, uint64_t stamp, uint8_t flags)
+{
+    fc_frame_t f = {.type = FC_T_CLAIM};
+    f.claim.flags = flags;
+    f.claim.stamp = stamp;
+    f.claim.client_id = id;
+    fc__broadcast(cl, &f, NULL);
+}
+
+/* ---- stubs and duplicate suppression ---- */
+
+static fc_stub_t *stub_of(const fc_cluster_t *cl, const fb_session_t *s)
+{
+    for (fc_stub_t *st = cl->stubs; st; st = st->next)
+        if (st->s == s)
+            return st;
+    return NULL;
+}
+
+static void stub_unlink(fc_cluster_t *cl, fc_stub_t *st)
+{
+    for (fc_stub_t **pp = &cl->stubs; *pp; pp = &(*pp)->next)
+        if (*pp == st) {
+            *pp = st->next;
+            break;
+        }
+    free(st->blob);
+    free(st);
+}
+
+static void dedup_unlink(fc_cluster_t *cl, fc_dedup_t *d)
+{
+    for (fc_dedup_t **pp = &cl->dedups; *pp; pp = &(*pp)->next)
+        if (*pp == d) {
+            *pp = d->next;
+            break;
+        }
+    d->s->dedup = false;
+    free(d->ids);
+    free(d);
+}
+
+/* The broker is about to free s: no record may keep its pointer. */
+static void forget(fc_cluster_t *cl, fb_session_t *s)
+{
+    fc_stub_t *st;
+    while ((st = stub_of(cl, s)) != NULL) {
+        if (st->done) /* a migration whose stub goes before the answer */
+            st->done(st->done_ctx, sid(s), st->to ? st->to->name : "?", -1);
+        stub_unlink(cl, st);
+    }
+    for (fc_dedup_t *d = cl->dedups, *next; d; d = next) {
+        next = d->next;
+        if (d->s == s)
+            dedup_unlink(cl, d);
+    }
+}
+
+static bool dedup_insert(fc_dedup_t *d, uint64_t id)
+{
+    if (!id)
+        return false;
+    if ((d->n + 1) * 2 > d->cap) {
+        if (d->cap >= DEDUP_MAX * 2) {
+            if (!d->full_logged)
+                FB_WARN("cluster: session %s: more than %u messages during its handoff; later "
+                        "duplicates are not suppressed",
+                        d->s->client_id, DEDUP_MAX);
+            d->full_logged = true;
+            return false;
+        }
+        uint32_t cap = d->cap ? d->cap * 2 : 256;
+        uint64_t *ids = calloc(cap, sizeof *ids);
+        if (!ids)
+            return false;
+        for (uint32_t i = 0; i < d->cap; i++) {
+            if (!d->ids[i])
+                continue;
+            uint32_t j = (uint32_t)fb__hash_mix64(d->ids[i]) & (cap - 1);
+            while (ids[j])
+                j = (j + 1) & (cap - 1);
+            ids[j] = d->ids[i];
+        }
+        free(d->ids);
+        d->ids = ids;
+        d->cap = cap;
+    }
+    uint32_t j = (uint32_t)fb__hash_mix64(id) & (d->cap - 1);
+    while (d->ids[j]) {
+        if (d->ids[j] == id)
+            return true;
+        j = (j + 1) & (d->cap - 1);
+    }
+    d->ids[j] = id;
+    d->n++;
+    return false;
+}
+
+static void dedup_start(fc_cluster_t *cl, fb_session_t *s)
+{
+    fc_dedup_t *d = calloc(1, sizeof *d);
+    if (!d)
+        return;
+    d->s = s;
+    /* The stub forwards for the linger time; links can be late. */
+    d->until_ms = cl->now_ms + 2u * cl->cfg->cluster_handoff_linger_ms + 1000u;
+    for (uint32_t i = 0; i < s->n_inflight; i++)
+        dedup_insert(d, s->inflight[i].msg->id);
+    for (uint32_t i = 0; i < s->q_len; i++)
+        dedup_insert(d, s->queue[(s->q_head + i) % s->q_cap].msg->id);
+    d->next = cl->dedups;
+    cl->dedups = d;
+    s->dedup = true;
+}
+
+bool fc__seen(void *ctx, fb_session_t *s, const fb_msg_t *m)
+{
+    fc_cluster_t *cl = ctx;
+    for (fc_dedup_t *d = cl->dedups; d; d = d->next) {
+        if (d->s != s)
+            continue;
+        if (dedup_insert(d, m->id)) {
+            cl->stats.duplicates_dropped++;
+            return true;
+        }
+        return false;
+    }
+    return false;
+}
+
+/* Turns s into a stub forwarding to `to`: its messages travelled in the
+ * SESSION frame, its subscriptions stay so the routes to this node keep
+ * working until the new owner's routes have spread. */
+static fc_stub_t *make_stub(fc_cluster_t *cl, fb_session_t *s, fc_link_t *to, uint64_t stamp)
+{
+    fc_stub_t *st = calloc(1, sizeof *st);
+    if (!st) {
+        fb_broker_session_drop(cl->b, s);
+        return NULL;
+    }
+    fb_session_clear_state(s);
+    s->moved = true;
+    st->s = s;
+    st->to = to;
+    st->stamp = stamp;
+    st->until_ms = cl->now_ms + cl->cfg->cluster_handoff_linger_ms;
+    st->next = cl->stubs;
+    cl->stubs = st;
+    return st;
+}
+
+/* This node holds s and a claim of `to` beat ours: hand it over. */
+static void give_away(fc_cluster_t *cl, fb_session_t *s, fc_link_t *to, uint64_t stamp,
+                      bool want)
+{
+    fb_broker_t *b = cl->b;
+    fmq_bytes_t id = sid(s);
+    if (s->conn) {
+        b->stats.takeovers++;
+        FB_INFO("cluster: client %s connected on node %s: taking its session over from here",
+                s->client_id, to->name);
+        fb_conn_close(s->conn, FMQ_RC_SESSION_TAKEN_OVER, "session taken over");
+    }
+    if (!want || s->expiry == 0) {
+        /* Clean start over there, or a session that lived only as long as
+         * its connection: it ends here. */
+        if (s->will && s->will_at_ms)
+            fb_broker_publish_will(b, s);
+        if (want)
+            send_session(to, FC_SESS_NONE, 0, stamp, id, NULL, 0);
+        fb_broker_session_drop(b, s);
+        return;
+    }
+    size_t len = 0;
+    uint8_t *blob = fb_session_serialize_v(s, to->version >= 2 ? 2 : 1, &len);
+    if (!blob) {
+        FB_WARN("cluster: out of memory serializing session %s for %s", s->client_id, to->name);
+        send_session(to, FC_SESS_NONE, 0, stamp, id, NULL, 0);
+        fb_broker_session_drop(b, s);
+        return;
+    }
+    send_session(to, FC_SESS_DATA, 0, stamp, id, blob, len);
+    free(blob);
+    cl->stats.sessions_shipped++;
+    make_stub(cl, s, to, stamp);
+}
+
+/* After a session arrived or a CONNECT resumed: a later claim elsewhere
+ * takes precedence. */
+static void resolve(fc_cluster_t *cl, fmq_bytes_t id)
+{
+    fc_owner_t *o = owner_get(cl, id);
+    fb_session_t *s = held(cl, id);
+    if (o && o->peer && o->peer->state == L_UP && s)
+        give_away(cl, s, o->peer, o->stamp, true);
+}
+
+/* ---- CONNECT ---- */
+
+static fc_pending_t *pending_find(fc_cluster_t *cl, fmq_bytes_t id)
+{
+    for (fc_pending_t *p = cl->pending; p; p = p->next)
+        if (p->len == id.len && memcmp(p->id, id.ptr, id.len) == 0)
+            return p;
+    return NULL;
+}
+
+static void pending_unlink(fc_cluster_t *cl, fc_pending_t *p)
+{
+    for (fc_pending_t **pp = &cl->pending; *pp; pp = &(*pp)->next)
+        if (*pp == p) {
+            *pp = p->next;
+            return;
+        }
+}
+
+/* The waiting CONNECT runs again, against whatever this node now holds. */
+static void pending_resume(fc_cluster_t *cl, fc_pending_t *p)
+{
+    pending_unlink(cl, p);
+    fb_conn_connect_resume(p->conn);
+    resolve(cl, (fmq_bytes_t){(const uint8_t *)p->id, p->len});
+    free(p);
+}
+
+bool fc__connect(void *ctx, fb_conn_t *c, fmq_bytes_t id, bool clean_start, fb_session_t *have)
+{
+    fc_cluster_t *cl = ctx;
+    fc_owner_t *o = owner_get(cl, id);
+    fc_link_t *holder = NULL;
+    if (have && have->moved) {
+        fc_stub_t *st = stub_of(cl, have);
+        holder = st ? st->to : NULL;
+    }
+    if (!have && o && o->peer)
+        holder = o->peer;
+    if (holder && holder->state != L_UP)
+        holder = NULL;
+    bool want = !clean_start && holder;
+    uint64_t stamp = new_stamp(cl, o ? o->stamp : 0);
+    owner_set(cl, id, NULL, stamp);
+    broadcast_claim(cl, id, stamp, want ? FC_CLAIM_WANT_SESSION : 0);
+    if (!want)
+        return false;
+    fc_pending_t *p = malloc(sizeof *p + id.len);
+    if (!p)
+        return false;
+    p->conn = c;
+    p->from = holder;
+    p->stamp = stamp;
+    p->deadline_ms = cl->now_ms + cl->cfg->cluster_takeover_timeout_ms;
+    p->len = (uint16_t)id.len;
+    memcpy(p->id, id.ptr, id.len);
+    p->next = cl->pending;
+    cl->pending = p;
+    FB_DEBUG("cluster: client %.*s: fetching its session from %s", (int)id.len,
+             (const char *)id.ptr, holder->name);
+    return true;
+}
+
+void fc__connect_cancel(void *ctx, fb_conn_t *c)
+{
+    fc_cluster_t *cl = ctx;
+    for (fc_pending_t *p = cl->pending; p; p = p->next)
+        if (p->conn == c) {
+            pending_unlink(cl, p);
+            free(p);
+            return;
+        }
+}
+
+void fc__session_gone(void *ctx, fb_session_t *s)
+{
+    fc_cluster_t *cl = ctx;
+    forget(cl, s);
+    if (s->moved)
+        return;
+    fc_owner_t *o = owner_get(cl, sid(s));
+    if (o && !o->peer) {
+        fc_frame_t f = {.type = FC_T_RELEASE};
+        f.claim.stamp = o->stamp;
+        f.claim.client_id = sid(s);
+        fc__broadcast(cl, &f, NULL);
+        owner_del(cl, o);
+    }
+}
+
+/* ---- frames ---- */
+
+int fc__on_claim(fc_link_t *l, const fc_frame_t *f)
+{
+    fc_cluster_t *cl = l->cl;
+    fmq_bytes_t id = f->claim.client_id;
+    bool want = f->claim.flags & FC_CLAIM_WANT_SESSION;
+    if (id.len == 0)
+        return -1;
+    if ((f->claim.flags & FC_CLAIM_SYNC) && !l->synced)
+        l->sync_claims++;
+    fc_owner_t *o = owner_get(cl, id);
+    fb_session_t *s = held(cl, id);
+    if (o && claim_cmp(f->claim.stamp, l->name, o->stamp, owner_name(cl, o)) <= 0) {
+        /* An older claim lost already; tell its node at once if we hold
+         * the session, so its CONNECT does not wait for nothing. */
+        if (want && s)
+            send_session(l, FC_SESS_SUPERSEDED, 0, f->claim.stamp, id, NULL, 0);
+        return 0;
+    }
+    bool was_ours = o && !o->peer;
+    owner_set(cl, id, l, f->claim.stamp);
+    if (s)
+        give_away(cl, s, l, f->claim.stamp, want);
+    else if (want && was_ours && !pending_find(cl, id))
+        send_session(l, FC_SESS_NONE, 0, f->claim.stamp, id, NULL, 0);
+    return 0;
+}
+
+int fc__on_release(fc_link_t *l, const fc_frame_t *f)
+{
+    fc_cluster_t *cl = l->cl;
+    fmq_bytes_t id = f->claim.client_id;
+    fc_owner_t *o = owner_get(cl, id);
+    if (o && o->peer == l && o->stamp == f->claim.stamp)
+        owner_del(cl, o);
+    /* A CONNECT here waiting for that session from that node: there is
+     * none any more. */
+    fc_pending_t *p = pending_find(cl, id);
+    if (p && p->from == l)
+        pending_resume(cl, p);
+    return 0;
+}
+
+/* A session that arrived: installed offline, duplicates suppressed. */
+static bool install(fc_cluster_t *cl, fb_session_t *s)
+{
+    fb_session_t *old = fb_map_get(cl->b->sessions, s->client_id, s->id_len);
+    if (old && !old->moved) {
+        fb_session_free(s);
+        return false;
+    }
+    if (fb_broker_session_install(cl->b, s) != 0)
+        return false;
+    dedup_start(cl, s);
+    cl->stats.sessions_received++;
+    return true;
+}
+
+int fc__on_session(fc_link_t *l, const fc_frame_t *f)
+{
+    fc_cluster_t *cl = l->cl;
+    fmq_bytes_t id = f->session.client_id;
+    uint64_t stamp = f->session.stamp;
+    fc_pending_t *p = pending_find(cl, id);
+    if (p && p->stamp != stamp)
+        p = NULL;
+    if (f->session.status != FC_SESS_DATA) {
+        if (p)
+            pending_resume(cl, p);
+        return 0;
+    }
+    const char *why = NULL;
+    fb_session_t *s = fb_session_deserialize(f->session.blob.ptr, f->session.blob.len, &why);
+    if (!s || s->id_len != id.len || memcmp(s->client_id, id.ptr, id.len) != 0) {
+        FB_WARN("cluster: session %.*s from %s refused: %s", (int)id.len, (const char *)id.ptr,
+                l->name, why ? why : "client id mismatch");
+        fb_session_free(s);
+        send_ack(l, false, stamp, id);
+        if (p)
+            pending_resume(cl, p);
+        return 0;
+    }
+    if (f->session.flags & FC_SESSF_MIGRATE) {
+        bool ok = install(cl, s);
+        if (!ok) {
+            cl->stats.sessions_discarded++;
+            FB_WARN("cluster: session %.*s migrated from %s: a newer one is here; discarded",
+                    (int)id.len, (const char *)id.ptr, l->name);
+        }
+        send_ack(l, true, stamp, id);
+        fc_owner_t *o = owner_get(cl, id);
+        if (ok && !(o && o->peer && o->peer != l && o->stamp > stamp)) {
+            uint64_t mine = new_stamp(cl, stamp > (o ? o->stamp : 0) ? stamp : o->stamp);
+            owner_set(cl, id, NULL, mine);
+            broadcast_claim(cl, id, mine, 0);
+        }
+        resolve(cl, id);
+        return 0;
+    }
+    if (p) {
+        bool ok = install(cl, s);
+        send_ack(l, ok, stamp, id);
+        pending_resume(cl, p);
+        return 0;
+    }
+    /* Nobody waits for it here: the CONNECT went away, or lost a race. */
+    fc_owner_t *o = owner_get(cl, id);
+    if (held(cl, id) || !o) {
+        cl->stats.sessions_discarded++;
+        FB_INFO("cluster: session %.*s from %s: not wanted here any more; discarded", (int)id.len,
+                (const char *)id.ptr, l->name);
+        fb_session_free(s);
+        send_ack(l, true, stamp, id);
+        return 0;
+    }
+    bool ok = install(cl, s);
+    send_ack(l, ok, stamp, id);
+    resolve(cl, id); /* on to the claim that beat ours, if any */
+    return 0;
+}
+
+static fc_stub_t *migration_of(fc_cluster_t *cl, fc_link_t *l, fmq_bytes_t id, uint64_t stamp)
+{
+    for (fc_stub_t *st = cl->stubs; st; st = st->next)
+        if (st->blob && st->to == l && st->stamp == stamp && st->s->id_len == id.len &&
+            memcmp(st->s->client_id, id.ptr, id.len) == 0)
+            return st;
+    return NULL;
+}
+
+/* A migration that failed: the record comes back to life here. */
+static void restore(fc_cluster_t *cl, fc_stub_t *st)
+{
+    const char *why = NULL;
+    fb_session_t *s = fb_session_deserialize(st->blob, st->blob_len, &why);
+    fc_migrate_done_fn done = st->done;
+    void *dctx = st->done_ctx;
+    const char *to = st->to ? st->to->name : "?";
+    uint16_t idlen = st->s->id_len;
+    char *idbuf = malloc((size_t)idlen + 1);
+    if (!idbuf) {
+        fb_session_free(s);
+        return;
+    }
+    memcpy(idbuf, st->s->client_id, idlen);
+    idbuf[idlen] = 0;
+    fmq_bytes_t id = {(const uint8_t *)idbuf, idlen};
+    st->done = NULL;
+    if (s && fb_broker_session_install(cl->b, s) == 0) { /* replaces the stub */
+        uint64_t stamp = new_stamp(cl, 0);
+        owner_set(cl, id, NULL, stamp);
+        broadcast_claim(cl, id, stamp, 0);
+    } else {
+        FB_ERROR("cluster: session %s could not be restored after a failed migration: %s",
+                 idbuf, why ? why : "out of memory");
+    }
+    if (done)
+        done(dctx, id, to, -1);
+    free(idbuf);
+}
+
+int fc__on_session_ack(fc_link_t *l, const fc_frame_t *f)
+{
+    fc_cluster_t *cl = l->cl;
+    fc_stub_t *st = migration_of(cl, l, f->session_ack.client_id, f->session_ack.stamp);
+    if (!st)
+        return 0;
+    if (!f->session_ack.ok) {
+        FB_WARN("cluster: node %s refused migrated session %s", l->name, st->s->client_id);
+        restore(cl, st);
+        return 0;
+    }
+    free(st->blob);
+    st->blob = NULL;
+    st->blob_len = 0;
+    fc_migrate_done_fn done = st->done;
+    st->done = NULL;
+    if (done)
+        done(st->done_ctx, sid(st->s), l->name, 0);
+    return 0;
+}
+
+void fc__forward(void *ctx, fb_session_t *s, fb_msg_t *m, uint8_t qos, bool retain,
+                 const uint32_t *sub_ids, uint8_t n_sub_ids)
+{
+    fc_cluster_t *cl = ctx;
+    fc_stub_t *st = stub_of(cl, s);
+    if (!st || !st->to || st->to->state != L_UP) {
+        cl->b->stats.msgs_dropped++;
+        return;
+    }
+    /* Published here and already on its way to that node as a PUBLISH it
+     * delivers to its subscribers: a second copy would be a duplicate
+     * (which a protocol 1 peer could not recognise by id). */
+    if (m->id && m->id == cl->fwd_id && st->to->mark == cl->fwd_seq && st->to->plain)
+        return;
+    fc_frame_t f = {.type = FC_T_DELIVER};
+    f.deliver.client_id = sid(s);
+    f.deliver.qos = qos;
+    f.deliver.retain = retain;
+    f.deliver.n_sub_ids = n_sub_ids;
+    f.deliver.sub_ids_host = sub_ids;
+    fc__msg_to_frame(m, &f.deliver.msg);
+    if (fc__send(st->to, &f) == 0)
+        cl->stats.deliveries_forwarded++;
+}
+
+int fc__on_deliver(fc_link_t *l, const fc_frame_t *f)
+{
+    fc_cluster_t *cl = l->cl;
+    fmq_bytes_t id = f->deliver.client_id;
+    fb_session_t *s = fb_map_get(cl->b->sessions, id.ptr, id.len);
+    if (!s) {
+        cl->b->stats.msgs_dropped++;
+        FB_DEBUG("cluster: a message forwarded by %s for session %.*s, which is not here",
+                 l->name, (int)id.len, (const char *)id.ptr);
+        return 0;
+    }
+    const fc_msg_t *fm = &f->deliver.msg;
+    fb_msg_t *m = fc__msg_from_frame(fm, fm->flags & FC_MSG_QOS_MASK,
+                                     (fm->flags & FC_MSG_RETAIN) != 0);
+    if (!m)
+        return 0;
+    uint32_t ids[255];
+    for (uint8_t i = 0; i < f->deliver.n_sub_ids; i++)
+        ids[i] = fc_deliver_sub_id(f, i);
+    fb_deliver(cl->b, s, m, f->deliver.qos, f->deliver.retain, ids, f->deliver.n_sub_ids);
+    fb_msg_unref(m);
+    return 0;
+}
+
+/* ---- sync, peers going away, time ---- */
+
+void fc__sync_claims(fc_link_t *l, uint32_t *n)
+{
+    fc_cluster_t *cl = l->cl;
+    size_t pos = 0;
+    const void *k;
+    size_t kl;
+    void *v;
+    *n = 0;
+    while (fb_map_next(cl->b->sessions, &pos, &k, &kl, &v)) {
+        fb_session_t *s = v;
+        if (s->moved)
+            continue;
+        fc_owner_t *o = owner_get(cl, sid(s));
+        if (!o) {
+            owner_set(cl, sid(s), NULL, new_stamp(cl, 0));
+            o = owner_get(cl, sid(s));
+        }
+        if (!o || o->peer)
+            continue;
+        fc_frame_t f = {.type = FC_T_CLAIM};
+        f.claim.flags = FC_CLAIM_SYNC;
+        f.claim.stamp = o->stamp;
+        f.claim.client_id = sid(s);
+        if (fc__send(l, &f) == 0)
+            (*n)++;
+    }
+}
+
+void fc__handoff_peer_down(fc_link_t *l)
+{
+    fc_cluster_t *cl = l->cl;
+    size_t pos = 0;
+    const void *k;
+    size_t kl;
+    void *v;
+    while (fb_map_next(cl->owners, &pos, &k, &kl, &v)) {
+        fc_owner_t *o = v;
+        if (o->peer == l)
+            owner_del(cl, o);
+    }
+    /* Migrations to it come back; forwarding stubs to it go. */
+    for (fc_stub_t *st = cl->stubs, *next; st; st = next) {
+        next = st->next;
+        if (st->to != l)
+            continue;
+        if (st->blob) {
+            restore(cl, st); /* frees st through forget() */
+            next = cl->stubs;
+        } else {
+            st->to = NULL; /* the tick removes it */
+            st->until_ms = 0;
+        }
+    }
+    /* CONNECTs waiting for a session it held start afresh. The loop
+     * restarts because resuming can change the list. */
+    for (fc_pending_t *p = cl->pending; p;) {
+        if (p->from == l) {
+            FB_WARN("cluster: client %.*s: node %s went down with its session; starting a new "
+                    "one",
+                    (int)p->len, p->id, l->name);
+            pending_resume(cl, p);
+            p = cl->pending;
+            continue;
+        }
+        p = p->next;
+    }
+}
+
+void fc__handoff_tick(fc_cluster_t *cl)
+{
+    for (fc_pending_t *p = cl->pending; p;) {
+        if (cl->now_ms >= p->deadline_ms) {
+            FB_WARN("cluster: client %.*s: its session did not arrive within %u ms; starting a "
+                    "new one",
+                    (int)p->len, p->id, cl->cfg->cluster_takeover_timeout_ms);
+            pending_resume(cl, p);
+            p = cl->pending;
+            continue;
+        }
+        p = p->next;
+    }
+    for (fc_stub_t *st = cl->stubs, *next; st; st = next) {
+        next = st->next;
+        if (cl->now_ms >= st->until_ms && !st->blob) {
+            fb_broker_session_drop(cl->b, st->s); /* frees st through forget() */
+            next = cl->stubs;
+        } else if (st->blob &&
+                   cl->now_ms >= st->until_ms + cl->cfg->cluster_takeover_timeout_ms) {
+            FB_WARN("cluster: migration of session %s to %s was not acknowledged", st->s->client_id,
+                    st->to ? st->to->name : "?");
+            restore(cl, st);
+            next = cl->stubs;
+        }
+    }
+    for (fc_dedup_t *d = cl->dedups, *next; d; d = next) {
+        next = d->next;
+        if (cl->now_ms >= d->until_ms)
+            dedup_unlink(cl, d);
+    }
+}
+
+void fc__handoff_free(fc_cluster_t *cl)
+{
+    while (cl->pending) {
+        fc_pending_t *p = cl->pending;
+        cl->pending = p->next;
+        p->conn->cluster_wait = false;
+        free(p);
+    }
+    while (cl->stubs)
+        stub_unlink(cl, cl->stubs);
+    while (cl->dedups)
+        dedup_unlink(cl, cl->dedups);
+    if (cl->owners) {
+        size_t pos = 0;
+        const void *k;
+        size_t kl;
+        void *v;
+        while (fb_map_next(cl->owners, &pos, &k, &kl, &v))
+            free(v);
+        fb_map_free(cl->owners);
+    }
+}
+
+/* ---- migration without a client ---- */
+
+int fc_cluster_migrate(fc_cluster_t *cl, fmq_bytes_t client_id, const char *node,
+                       fc_migrate_done_fn done, void *ctx, const char **why)
+{
+    fb_session_t *s = fb_map_get(cl->b->sessions, client_id.ptr, client_id.len);
+    if (!s || s->moved) {
+        *why = "no such session on this node";
+        return -1;
+    }
+    if (s->conn) {
+        *why = "the session is connected: evict its connection first";
+        return -1;
+    }
+    fc_link_t *to = fc__peer(cl, (fmq_bytes_t){(const uint8_t *)node, (uint32_t)strlen(node)});
+    if (!to || to->state != L_UP) {
+        *why = "no such node up in the cluster";
+        return -1;
+    }
+    fc_owner_t *o = owner_get(cl, client_id);
+    uint64_t stamp = new_stamp(cl, o ? o->stamp : 0);
+    size_t len = 0;
+    uint8_t *blob = fb_session_serialize_v(s, to->version >= 2 ? 2 : 1, &len);
+    if (!blob) {
+        *why = "out of memory";
+        return -1;
+    }
+    send_session(to, FC_SESS_DATA, FC_SESSF_MIGRATE, stamp, client_id, blob, len);
+    cl->stats.sessions_shipped++;
+    owner_set(cl, client_id, to, stamp);
+    fc_stub_t *st = make_stub(cl, s, to, stamp);
+    if (!st) {
+        free(blob);
+        *why = "out of memory";
+        return -1;
+    }
+    st->blob = blob;
+    st->blob_len = len;
+    st->done = done;
+    st->done_ctx = ctx;
+    return 0;
+}
+
+const char *fc_cluster_owner(const fc_cluster_t *cl, fmq_bytes_t client_id)
+{
+    fc_owner_t *o = owner_get(cl, client_id);
+    return o ? owner_name(cl, o) : NULL;
+}

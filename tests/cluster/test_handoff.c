@@ -1,0 +1,674 @@
+/*
+ * The cluster's protocol state, in one process and without sockets: up to
+ * four nodes (broker + cluster each) joined by in-memory links whose
+ * delivery the test controls (hold a direction, cut a node off), and MQTT
+ * clients on in-memory transports. This is where the orderings that real
+ * sockets make rare are forced: racing claims, a message that reaches the
+ * old node after the session left, a target that vanishes mid-migration.
+ * It also tests fc_cluster_migrate (the transfer without a client) directly.
+ */
+#include "broker/conn.h"
+#include "broker/log.h"
+#include "cluster/cluster.h"
+
+#include "check.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAXN 4
+#define MAXE 256
+
+typedef struct node {
+    fb_config_t cfg;
+    fb_broker_t *b;
+    fc_cluster_t *cl;
+    bool dead; /* cut off: nothing in or out */
+} node_t;
+
+typedef struct end {
+    int node;
+    fc_link_t *l;
+    struct end *peer;
+    uint8_t *in; /* bytes on their way to this end */
+    size_t in_len, in_cap;
+    bool closed, reported, connect_pending, hold;
+} end_t;
+
+static node_t nodes[MAXN];
+static int n_nodes;
+static end_t *ends[MAXE];
+static int n_ends;
+static uint64_t mono = 100000;
+
+/* ---- links ---- */
+
+static void append(end_t *e, const uint8_t *d, size_t n)
+{
+    if (e->in_len + n > e->in_cap) {
+        e->in_cap = (e->in_len + n) * 2;
+        e->in = realloc(e->in, e->in_cap);
+    }
+    memcpy(e->in + e->in_len, d, n);
+    e->in_len += n;
+}
+
+static int net_send(void *t, const uint8_t *d, size_t n)
+{
+    end_t *e = t;
+    if (e->closed)
+        return -1;
+    append(e->peer, d, n);
+    return 0;
+}
+
+static size_t net_backlog(void *t)
+{
+    (void)t;
+    return 0;
+}
+
+static void net_close(void *t)
+{
+    end_t *e = t;
+    e->closed = true;
+    e->peer->closed = true;
+}
+
+static end_t *end_new(int node)
+{
+    end_t *e = calloc(1, sizeof *e);
+    e->node = node;
+    ends[n_ends++] = e;
+    return e;
+}
+
+static void *net_connect(void *nctx, const char *addr, fc_link_t *l)
+{
+    int from = (int)((node_t *)nctx - nodes);
+    for (int j = 0; j < n_nodes; j++) {
+        if (j == from || strcmp(nodes[j].cfg.cluster_listen, addr) != 0 || nodes[j].dead ||
+            !nodes[j].cl || n_ends + 2 > MAXE)
+            continue;
+        end_t *a = end_new(from), *b = end_new(j);
+        a->peer = b;
+        b->peer = a;
+        a->l = l;
+        b->l = fc_link_accepted(nodes[j].cl, b);
+        a->connect_pending = true;
+        return a;
+    }
+    return NULL;
+}
+
+static const fc_net_ops_t net_ops = {net_send, net_backlog, net_close, net_connect};
+
+/* ---- MQTT clients ---- */
+
+typedef struct cli {
+    int node;
+    fb_conn_t *conn;
+    uint8_t out[1 << 16];
+    size_t len, pos;
+    bool closed;
+} cli_t;
+
+static int cli_send(void *t, const uint8_t *d, size_t n)
+{
+    cli_t *c = t;
+    if (c->len + n <= sizeof c->out) {
+        memcpy(c->out + c->len, d, n);
+        c->len += n;
+    }
+    return 0;
+}
+
+static size_t cli_backlog(void *t)
+{
+    (void)t;
+    return 0;
+}
+
+static void cli_close(void *t)
+{
+    ((cli_t *)t)->closed = true;
+}
+
+static const fb_transport_ops_t cli_ops = {cli_send, cli_backlog, cli_close, NULL};
+
+static cli_t *clients[64];
+static int n_clients;
+
+static cli_t *cli_new(int node)
+{
+    cli_t *c = calloc(1, sizeof *c);
+    c->node = node;
+    c->conn = fb_conn_new(nodes[node].b, &cli_ops, c);
+    clients[n_clients++] = c;
+    return c;
+}
+
+static void cli_packet(cli_t *c, const fmq_packet_t *p)
+{
+    uint8_t buf[4096];
+    fmq_err_t err;
+    int n = fmq_encode(p, FMQ_V5, buf, sizeof buf, &err);
+    CHECK(n > 0 && (size_t)n <= sizeof buf);
+    if (n > 0 && (size_t)n <= sizeof buf && c->conn)
+        fb_conn_input(c->conn, buf, (size_t)n);
+}
+
+/* The next packet the client received, or false. */
+static bool cli_next(cli_t *c, fmq_packet_t *p)
+{
+    fmq_decode_opts_t o = {FMQ_V5, 0};
+    fmq_err_t err;
+    int n = fmq_decode(c->out + c->pos, c->len - c->pos, &o, p, &err);
+    if (n <= 0)
+        return false;
+    c->pos += (size_t)n;
+    return true;
+}
+
+/* Skips to the next packet of a type; false when there is none. */
+static bool cli_expect(cli_t *c, fmq_type_t type, fmq_packet_t *p)
+{
+    while (cli_next(c, p))
+        if (p->type == type)
+            return true;
+    return false;
+}
+
+static void cli_connect(cli_t *c, const char *id, bool clean, uint32_t expiry)
+{
+    fmq_packet_t p = {.type = FMQ_CONNECT};
+    p.connect.version = FMQ_V5;
+    p.connect.clean_start = clean;
+    p.connect.keep_alive = 0;
+    p.connect.client_id = (fmq_bytes_t){(const uint8_t *)id, (uint32_t)strlen(id)};
+    p.connect.props.present = FMQ_PROP_BIT(FMQ_PROP_SESSION_EXPIRY);
+    p.connect.props.session_expiry = expiry;
+    cli_packet(c, &p);
+}
+
+static void cli_subscribe(cli_t *c, const char *filter, uint8_t qos)
+{
+    fmq_sub_entry_t e = {.filter = {(const uint8_t *)filter, (uint32_t)strlen(filter)},
+                         .qos = qos};
+    fmq_packet_t p = {.type = FMQ_SUBSCRIBE};
+    p.subscribe.packet_id = 1;
+    p.subscribe.count = 1;
+    p.subscribe.entries = &e;
+    cli_packet(c, &p);
+}
+
+static void cli_publish(cli_t *c, const char *topic, const char *payload, uint8_t qos,
+                        uint16_t id, bool dup)
+{
+    fmq_packet_t p = {.type = FMQ_PUBLISH};
+    p.publish.qos = qos;
+    p.publish.dup = dup;
+    p.publish.packet_id = id;
+    p.publish.topic = (fmq_bytes_t){(const uint8_t *)topic, (uint32_t)strlen(topic)};
+    p.publish.payload = (fmq_bytes_t){(const uint8_t *)payload, (uint32_t)strlen(payload)};
+    cli_packet(c, &p);
+}
+
+static void cli_disconnect(cli_t *c)
+{
+    fmq_packet_t p = {.type = FMQ_DISCONNECT};
+    cli_packet(c, &p);
+}
+
+/* ---- driving it ---- */
+
+/* Delivers link bytes, connects and closes, and MQTT output, until quiet. */
+static void pump(void)
+{
+    for (int round = 0; round < 10000; round++) {
+        bool moved = false;
+        for (int i = 0; i < n_ends; i++) {
+            end_t *e = ends[i];
+            if (e->reported || nodes[e->node].dead || nodes[e->peer->node].dead)
+                continue;
+            /* Like TCP: what was sent before a close arrives first. */
+            if (e->in_len && !e->hold) {
+                uint8_t *buf = e->in;
+                size_t n = e->in_len;
+                e->in = NULL;
+                e->in_len = e->in_cap = 0;
+                fc_link_input(e->l, buf, n);
+                free(buf);
+                moved = true;
+                continue;
+            }
+            if (e->closed && !e->in_len) {
+                e->reported = true;
+                fc_link_closed(e->l);
+                e->l = NULL;
+                moved = true;
+                continue;
+            }
+            if (e->connect_pending && !e->closed) {
+                e->connect_pending = false;
+                fc_link_connected(e->l);
+                moved = true;
+            }
+        }
+        for (int i = 0; i < n_nodes; i++)
+            if (nodes[i].b && !nodes[i].dead)
+                fb_broker_flush(nodes[i].b);
+        for (int i = 0; i < n_clients; i++) {
+            cli_t *c = clients[i];
+            if (c->closed && c->conn) {
+                fb_conn_closed(c->conn);
+                c->conn = NULL;
+                moved = true;
+            }
+        }
+        if (!moved)
+            return;
+    }
+    CHECK(!"pump did not settle");
+}
+
+static void tick(uint64_t ms)
+{
+    mono += ms;
+    for (int i = 0; i < n_nodes; i++) {
+        if (!nodes[i].b || nodes[i].dead)
+            continue;
+        fb_broker_tick(nodes[i].b, fb_now_ms(), mono);
+        fc_cluster_tick(nodes[i].cl, mono);
+    }
+    pump();
+}
+
+static int node_add(const char *secret, unsigned proto_max)
+{
+    fb_log_set_level(getenv("FMQ_TEST_DEBUG") ? FB_LOG_DEBUG : FB_LOG_ERROR + 0);
+    int i = n_nodes++;
+    node_t *n = &nodes[i];
+    fb_config_defaults(&n->cfg);
+    char buf[64];
+    free(n->cfg.node_name);
+    snprintf(buf, sizeof buf, "n%d", i + 1);
+    n->cfg.node_name = strdup(buf);
+    free(n->cfg.cluster_listen);
+    snprintf(buf, sizeof buf, "10.0.0.%d:7000", i + 1);
+    n->cfg.cluster_listen = strdup(buf);
+    free(n->cfg.cluster_secret);
+    n->cfg.cluster_secret = strdup(secret);
+    free(n->cfg.cluster_seeds);
+    n->cfg.cluster_seeds = strdup("10.0.0.1:7000");
+    n->cfg.cluster_protocol_max = proto_max;
+    n->cfg.cluster_handoff_linger_ms = 2000;
+    n->b = fb_broker_new(&n->cfg);
+    fb_broker_set_clock(n->b, fb_now_ms(), mono);
+    char err[256] = "";
+    n->cl = fc_cluster_new(n->b, &n->cfg, &net_ops, n, err, sizeof err);
+    CHECK(n->cl != NULL);
+    if (!n->cl)
+        fprintf(stderr, "%s\n", err);
+    return i;
+}
+
+static size_t peers_up(int i)
+{
+    fc_peer_info_t info[8];
+    size_t n = fc_cluster_peers(nodes[i].cl, info, 8);
+    size_t up = 0;
+    for (size_t k = 0; k < n && k < 8; k++)
+        up += info[k].up;
+    return up;
+}
+
+static void teardown(void)
+{
+    for (int i = 0; i < n_clients; i++) {
+        if (clients[i]->conn)
+            fb_conn_closed(clients[i]->conn);
+        free(clients[i]);
+    }
+    n_clients = 0;
+    for (int i = 0; i < n_nodes; i++) {
+        fc_cluster_free(nodes[i].cl); /* reports its links closed itself */
+        fb_broker_free(nodes[i].b);
+        fb_config_free(&nodes[i].cfg);
+        memset(&nodes[i], 0, sizeof nodes[i]);
+    }
+    n_nodes = 0;
+    for (int i = 0; i < n_ends; i++) {
+        free(ends[i]->in);
+        free(ends[i]);
+    }
+    n_ends = 0;
+}
+
+static void mesh(int n)
+{
+    for (int i = 0; i < n; i++)
+        node_add("secret", 2);
+    for (int r = 0; r < 20; r++)
+        tick(300);
+    for (int i = 0; i < n; i++)
+        CHECK_EQ_INT((long long)peers_up(i), n - 1);
+}
+
+static fb_session_t *session_at(int node, const char *id)
+{
+    fb_session_t *s = fb_map_get(nodes[node].b->sessions, id, strlen(id));
+    return s && !s->moved ? s : NULL;
+}
+
+static int count_publishes(cli_t *c, const char *payload)
+{
+    fmq_packet_t p;
+    int n = 0;
+    while (cli_next(c, &p))
+        if (p.type == FMQ_PUBLISH && (!payload || (p.publish.payload.len == strlen(payload) &&
+                                                   memcmp(p.publish.payload.ptr, payload,
+                                                          p.publish.payload.len) == 0)))
+            n++;
+    return n;
+}
+
+/* ---- tests ---- */
+
+static void test_mesh_and_routes(void)
+{
+    mesh(3);
+    cli_t *sub = cli_new(1), *pub = cli_new(0);
+    cli_connect(sub, "sub", true, 0);
+    cli_subscribe(sub, "a/+", 1);
+    cli_connect(pub, "pub", true, 0);
+    pump();
+    cli_publish(pub, "a/1", "hello", 1, 1, false);
+    pump();
+    fmq_packet_t p;
+    CHECK(cli_expect(pub, FMQ_PUBACK, &p));
+    CHECK_EQ_INT(p.ack.reason, 0); /* a remote subscriber counts */
+    CHECK_EQ_INT(count_publishes(sub, "hello"), 1);
+    cli_publish(pub, "b/1", "nobody", 1, 2, false);
+    pump();
+    CHECK(cli_expect(pub, FMQ_PUBACK, &p));
+    CHECK_EQ_INT(p.ack.reason, FMQ_RC_NO_MATCHING_SUBSCRIBERS);
+    /* The last local subscriber goes: the route goes everywhere. */
+    cli_disconnect(sub);
+    pump();
+    cli_publish(pub, "a/1", "gone", 1, 3, false);
+    pump();
+    CHECK(cli_expect(pub, FMQ_PUBACK, &p));
+    CHECK_EQ_INT(p.ack.reason, FMQ_RC_NO_MATCHING_SUBSCRIBERS);
+    teardown();
+}
+
+static int done_status = 99;
+static void on_done(void *ctx, fmq_bytes_t id, const char *node, int status)
+{
+    (void)ctx;
+    (void)id;
+    (void)node;
+    done_status = status;
+}
+
+static void test_migrate_offline_session(void)
+{
+    mesh(3);
+    cli_t *x = cli_new(0);
+    cli_connect(x, "x", true, 600);
+    cli_subscribe(x, "q/#", 1);
+    pump();
+    cli_disconnect(x);
+    pump();
+    cli_t *pub = cli_new(2);
+    cli_connect(pub, "pub", true, 0);
+    pump();
+    cli_publish(pub, "q/1", "m1", 1, 1, false);
+    cli_publish(pub, "q/1", "m2", 1, 2, false);
+    pump();
+    CHECK(session_at(0, "x") != NULL);
+    CHECK_EQ_INT(session_at(0, "x")->q_len, 2);
+
+    /* Errors first: no such session, no such node, a connected session. */
+    const char *why = NULL;
+    fmq_bytes_t id = {(const uint8_t *)"x", 1};
+    CHECK_EQ_INT(fc_cluster_migrate(nodes[0].cl, (fmq_bytes_t){(const uint8_t *)"nope", 4}, "n2",
+                                    on_done, NULL, &why),
+                 -1);
+    CHECK(why && strstr(why, "no such session"));
+    CHECK_EQ_INT(fc_cluster_migrate(nodes[0].cl, id, "n9", on_done, NULL, &why), -1);
+    CHECK(why && strstr(why, "node"));
+
+    /* Migrate to n2; before n3 hears of it, n3 publishes: the message goes
+     * to n1 (the only route n3 knows), whose stub forwards it. */
+    end_t *to_n3[MAXE];
+    int held = 0;
+    for (int i = 0; i < n_ends; i++)
+        if (ends[i]->node == 2 && !ends[i]->reported) {
+            ends[i]->hold = true;
+            to_n3[held++] = ends[i];
+        }
+    done_status = 99;
+    CHECK_EQ_INT(fc_cluster_migrate(nodes[0].cl, id, "n2", on_done, NULL, &why), 0);
+    cli_publish(pub, "q/1", "m3", 1, 3, false);
+    pump();
+    for (int i = 0; i < held; i++)
+        to_n3[i]->hold = false;
+    pump();
+    CHECK_EQ_INT(done_status, 0);
+    CHECK(session_at(0, "x") == NULL); /* a stub at most */
+    REQUIRE(session_at(1, "x") != NULL);
+    CHECK_EQ_INT(session_at(1, "x")->q_len, 3);
+    for (int i = 0; i < 3; i++) {
+        const char *o = fc_cluster_owner(nodes[i].cl, id);
+        CHECK(o && strcmp(o, "n2") == 0);
+    }
+    /* Now n3 routes to n1 (stub) and n2: one copy reaches the session. */
+    cli_publish(pub, "q/1", "m4", 1, 4, false);
+    pump();
+    CHECK_EQ_INT(session_at(1, "x")->q_len, 4);
+
+    /* The client comes back on n2: session present, four messages. */
+    cli_t *x2 = cli_new(1);
+    cli_connect(x2, "x", false, 600);
+    pump();
+    fmq_packet_t p;
+    REQUIRE(cli_expect(x2, FMQ_CONNACK, &p));
+    CHECK_EQ_INT(p.connack.session_present, 1);
+    CHECK_EQ_INT(count_publishes(x2, NULL), 4);
+
+    /* After the linger time the stub is gone and so is n1's route. */
+    tick(2500);
+    tick(100);
+    CHECK(fb_map_get(nodes[0].b->sessions, "x", 1) == NULL);
+    CHECK_EQ_INT(fb_subtab_count(nodes[0].b->subs), 0);
+    teardown();
+}
+
+static void test_migrate_target_vanishes(void)
+{
+    mesh(3);
+    cli_t *x = cli_new(0);
+    cli_connect(x, "y", true, 600);
+    cli_subscribe(x, "q/#", 1);
+    pump();
+    cli_disconnect(x);
+    pump();
+    fmq_bytes_t id = {(const uint8_t *)"y", 1};
+    const char *why = NULL;
+    /* n2 never answers: it is cut off at once. */
+    nodes[1].dead = true;
+    done_status = 99;
+    CHECK_EQ_INT(fc_cluster_migrate(nodes[0].cl, id, "n2", on_done, NULL, &why), 0);
+    pump();
+    CHECK_EQ_INT(done_status, 99); /* no answer yet */
+    for (int r = 0; r < 25; r++)
+        tick(300); /* past the peer timeout */
+    CHECK_EQ_INT(done_status, -1);
+    fb_session_t *s = session_at(0, "y");
+    REQUIRE(s != NULL);
+    CHECK_EQ_INT(s->n_subs, 1);
+    const char *o = fc_cluster_owner(nodes[0].cl, id);
+    CHECK(o && strcmp(o, "n1") == 0);
+    teardown();
+}
+
+static void test_takeover_keeps_qos2_state(void)
+{
+    mesh(3);
+    cli_t *sub = cli_new(2);
+    cli_connect(sub, "s", true, 0);
+    cli_subscribe(sub, "t", 2);
+    cli_t *x = cli_new(0);
+    cli_connect(x, "x", true, 600);
+    pump();
+    cli_publish(x, "t", "once", 2, 7, false);
+    pump();
+    fmq_packet_t p;
+    CHECK(cli_expect(x, FMQ_PUBREC, &p));
+    /* The same client id on n2, while the n1 connection is still up. */
+    cli_t *x2 = cli_new(1);
+    cli_connect(x2, "x", false, 600);
+    pump();
+    CHECK(cli_expect(x, FMQ_DISCONNECT, &p));
+    CHECK_EQ_INT(p.disconnect.reason, FMQ_RC_SESSION_TAKEN_OVER);
+    CHECK(x->closed || x->conn == NULL);
+    REQUIRE(cli_expect(x2, FMQ_CONNACK, &p));
+    CHECK_EQ_INT(p.connack.session_present, 1);
+    /* The resend is recognised: acknowledged, not routed again. */
+    cli_publish(x2, "t", "once", 2, 7, true);
+    pump();
+    CHECK(cli_expect(x2, FMQ_PUBREC, &p));
+    fmq_packet_t rel = {.type = FMQ_PUBREL};
+    rel.ack.packet_id = 7;
+    cli_packet(x2, &rel);
+    pump();
+    CHECK(cli_expect(x2, FMQ_PUBCOMP, &p));
+    CHECK_EQ_INT(p.ack.reason, 0); /* the id was known: state moved */
+    CHECK_EQ_INT(count_publishes(sub, "once"), 1);
+    teardown();
+}
+
+static void test_racing_connects(void)
+{
+    mesh(3);
+    for (int round = 0; round < 10; round++) {
+        char id[16];
+        snprintf(id, sizeof id, "race%d", round);
+        cli_t *a = cli_new(0), *b = cli_new(1);
+        /* Both CONNECTs are applied before either node hears the other. */
+        cli_connect(a, id, false, 600);
+        cli_connect(b, id, false, 600);
+        pump();
+        bool a_live = a->conn && a->conn->state == FB_CONN_ACTIVE && !a->closed;
+        bool b_live = b->conn && b->conn->state == FB_CONN_ACTIVE && !b->closed;
+        CHECK(a_live != b_live); /* exactly one winner */
+        fmq_bytes_t bid = {(const uint8_t *)id, (uint32_t)strlen(id)};
+        const char *o1 = fc_cluster_owner(nodes[0].cl, bid);
+        const char *o2 = fc_cluster_owner(nodes[1].cl, bid);
+        const char *o3 = fc_cluster_owner(nodes[2].cl, bid);
+        REQUIRE(o1 && o2 && o3);
+        CHECK(strcmp(o1, o2) == 0 && strcmp(o2, o3) == 0);
+        CHECK(strcmp(o1, a_live ? "n1" : "n2") == 0);
+        CHECK((session_at(0, id) != NULL) == a_live);
+        CHECK((session_at(1, id) != NULL) == b_live);
+        cli_disconnect(a_live ? a : b);
+        pump();
+    }
+    teardown();
+}
+
+static void test_peer_death_drops_routes(void)
+{
+    mesh(3);
+    cli_t *sub = cli_new(2), *pub = cli_new(0);
+    cli_connect(sub, "s3", true, 0);
+    cli_subscribe(sub, "d/#", 1);
+    cli_connect(pub, "p1", true, 0);
+    pump();
+    nodes[2].dead = true;
+    for (int r = 0; r < 25; r++)
+        tick(300);
+    CHECK_EQ_INT((long long)peers_up(0), 1);
+    CHECK_EQ_INT((long long)peers_up(1), 1);
+    cli_publish(pub, "d/1", "x", 1, 1, false);
+    pump();
+    fmq_packet_t p;
+    CHECK(cli_expect(pub, FMQ_PUBACK, &p));
+    CHECK_EQ_INT(p.ack.reason, FMQ_RC_NO_MATCHING_SUBSCRIBERS);
+    fmq_bytes_t id = {(const uint8_t *)"s3", 2};
+    CHECK(fc_cluster_owner(nodes[0].cl, id) == NULL);
+    teardown();
+}
+
+static void test_old_protocol_and_wrong_secret(void)
+{
+    node_add("secret", 2);
+    node_add("secret", 1); /* the previous release */
+    node_add("wrong", 2);
+    for (int r = 0; r < 20; r++)
+        tick(300);
+    CHECK_EQ_INT((long long)peers_up(0), 1);
+    CHECK_EQ_INT((long long)peers_up(1), 1);
+    CHECK_EQ_INT((long long)peers_up(2), 0);
+    CHECK(fc_cluster_stats(nodes[0].cl)->links_refused > 0);
+    fc_peer_info_t info[4];
+    CHECK_EQ_INT((long long)fc_cluster_peers(nodes[0].cl, info, 4), 1);
+    CHECK_EQ_INT(info[0].version, 1);
+    /* A session moves to the old node and back (session format 1). */
+    cli_t *x = cli_new(0);
+    cli_connect(x, "x", true, 600);
+    cli_subscribe(x, "v/1", 1);
+    pump();
+    cli_disconnect(x);
+    pump();
+    cli_t *pub = cli_new(0);
+    cli_connect(pub, "p", true, 0);
+    pump();
+    cli_publish(pub, "v/1", "old", 1, 1, false);
+    pump();
+    cli_t *x2 = cli_new(1);
+    cli_connect(x2, "x", false, 600);
+    pump();
+    fmq_packet_t p;
+    REQUIRE(cli_expect(x2, FMQ_CONNACK, &p));
+    CHECK_EQ_INT(p.connack.session_present, 1);
+    CHECK_EQ_INT(count_publishes(x2, "old"), 1);
+    cli_publish(pub, "v/1", "again", 1, 2, false);
+    pump();
+    CHECK_EQ_INT(count_publishes(x2, "again"), 1);
+    teardown();
+}
+
+static void test_retained_everywhere(void)
+{
+    mesh(3);
+    cli_t *pub = cli_new(2);
+    cli_connect(pub, "p", true, 0);
+    pump();
+    fmq_packet_t p = {.type = FMQ_PUBLISH};
+    p.publish.retain = true;
+    p.publish.topic = (fmq_bytes_t){(const uint8_t *)"r/1", 3};
+    p.publish.payload = (fmq_bytes_t){(const uint8_t *)"kept", 4};
+    cli_packet(pub, &p);
+    pump();
+    cli_t *sub = cli_new(1);
+    cli_connect(sub, "s", true, 0);
+    cli_subscribe(sub, "r/#", 0);
+    pump();
+    CHECK_EQ_INT(count_publishes(sub, "kept"), 1);
+    /* A node that joins later gets it at sync. */
+    int late = node_add("secret", 2);
+    for (int r = 0; r < 20; r++)
+        tick(300);
+    CHECK_EQ_INT((long long)peers_up(late), 3);
+    CHECK_EQ_INT((long long)fb_retain_count(nodes[late].b->retained), 1);
+    teardown();
+}
+
+CHECK_MAIN(T(test_mesh_and_routes), T(test_migrate_offline_session),
+           T(test_migrate_target_vanishes), T(test_takeover_keeps_qos2_state),
+           T(test_racing_connects), T(test_peer_death_drops_routes),
+           T(test_old_protocol_and_wrong_secret), T(test_retained_everywhere))
