@@ -41,9 +41,9 @@ typedef struct fb_conn {
     bool over_limit;               /* accepted beyond max_connections: refuse at CONNECT */
     bool graceful;                 /* DISCONNECT 0x00 received: no will */
     bool request_problem_info;
-    bool out_idle;                 /* no packet since the last tick (then out is freed) */
-    bool cluster_wait;             /* CONNECT held until the cluster fetched the session */
-    bool cluster_checked;          /* the cluster has seen this CONNECT: do not ask again */
+    bool out_idle : 1;             /* no packet since the last tick (then out is freed) */
+    bool cluster_wait : 1;         /* CONNECT held until the cluster fetched the session */
+    bool cluster_checked : 1;      /* the cluster has seen this CONNECT: do not ask again */
     fb_session_t *session;
 
     uint8_t *in;                   /* partial packet carried between reads */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define BACKOFF_MIN_MS 200
 #define BACKOFF_MAX_MS 5000
@@ -35,6 +36,14 @@ static fmq_bytes_t str_bytes(const char *s)
 static bool bytes_eq(fmq_bytes_t b, const char *s)
 {
     return s && b.len == strlen(s) && memcmp(b.ptr, s, b.len) == 0;
+}
+
+/* Elapsed-time measurements (sync durations) need better than the tick. */
+static uint64_t mono_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static const char *link_label(const fc_link_t *l)
@@ -339,7 +348,8 @@ static void link_up(fc_link_t *l)
         return;
     }
     l->state = L_UP;
-    l->up_ms = l->last_ping_ms = cl->now_ms;
+    l->last_ping_ms = cl->now_ms;
+    l->up_ms = mono_now_ms();
     if (t) {
         t->failing_since_ms = 0;
         t->backoff_ms = BACKOFF_MIN_MS;
@@ -518,7 +528,7 @@ static int dispatch(fc_link_t *l, const fc_frame_t *f)
         l->synced = true;
         FB_INFO("cluster: synced with %s in %llu ms: %u routes, %u claims, %u retained "
                 "(announced %u, %u, %u)",
-                l->name, (unsigned long long)(cl->now_ms - l->up_ms), l->sync_routes,
+                l->name, (unsigned long long)(mono_now_ms() - l->up_ms), l->sync_routes,
                 l->sync_claims, l->sync_retained, f->sync_end.routes, f->sync_end.claims,
                 f->sync_end.retained);
         return 0;
