@@ -25,11 +25,19 @@ typedef enum { BN_SPREAD_AUTO, BN_SPREAD_ON, BN_SPREAD_OFF } bn_spread_t;
 #define BN_MAX_WORKERS 64
 #define BN_SOCKETS_PER_WORKER 9000 /* well under the 20,000 open files a process may hold */
 #define BN_SRC_ADDRS 200           /* 127.0.0.2 ... 127.0.0.201 */
+#define BN_MAX_ADDRS 16            /* entries of --host, --port, --sub-host, --sub-port */
 
 typedef struct bn_opts {
     bn_mode_t mode;
-    const char *host;
-    uint16_t port;
+    /* Broker addresses, used round-robin: client (or publisher) i connects to
+     * hosts[i % n_hosts]:ports[i % n_ports], pubsub subscriber i to the
+     * sub_ lists (by default the same). The strings live as long as the
+     * process. */
+    const char *hosts[BN_MAX_ADDRS], *sub_hosts[BN_MAX_ADDRS];
+    uint16_t ports[BN_MAX_ADDRS], sub_ports[BN_MAX_ADDRS];
+    uint32_t n_hosts, n_ports, n_sub_hosts, n_sub_ports;
+    const char *host_arg, *port_arg, *sub_host_arg, *sub_port_arg; /* as given, for reports */
+    char *host_copies[2]; /* what hosts[] and sub_hosts[] point into (main frees them) */
     uint8_t version;
     uint32_t workers;  /* 0 = derived from the socket count */
     double duration_s; /* connect / publish phase */
@@ -60,6 +68,8 @@ typedef struct bn_opts {
     double connect_rate; /* clients: connects/s in total during setup */
     uint32_t session_expiry;
     fcl_reconnect_policy_t reconnect;
+    double takeover_at_s; /* clients: live takeover this far into the run; < 0 = none */
+    double takeover_frac; /* ... by this fraction of the clients (spread evenly) */
     const char *csv, *events, *admin;
 } bn_opts_t;
 
@@ -125,6 +135,9 @@ uint32_t bn_worker_global(const bn_worker_t *w, uint32_t local);
  * address (written into src, which must outlive fcl_client_new), id. */
 fcl_opts_t bn_client_opts(const bn_worker_t *w, uint32_t global, char *src, size_t srclen, char *id,
                           size_t idlen, const char *kind);
+/* The broker address of client (or publisher) i, or of subscriber i when
+ * `sub` (pubsub), round-robin over the lists. */
+void bn_addr(const bn_opts_t *o, bool sub, uint32_t i, const char **host, uint16_t *port);
 /* Milliseconds since "go" (0 before). */
 uint64_t bn_worker_ms(const bn_worker_t *w);
 

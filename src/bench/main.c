@@ -14,8 +14,10 @@ static void usage(FILE *f)
     fputs("usage: ferrybench conn|pubsub|clients [options]\n"
           "\n"
           "common:\n"
-          "  --host ADDR            broker address, numeric (default 127.0.0.1)\n"
-          "  --port N               broker port (default 1883)\n"
+          "  --host ADDR[,ADDR...]  broker address(es), numeric (default 127.0.0.1)\n"
+          "  --port N[,N...]        broker port(s) (default 1883); with lists, client i\n"
+          "                         (pubsub: publisher i) uses host i mod #hosts, port\n"
+          "                         i mod #ports: the nodes of a cluster, round-robin\n"
           "  --mqtt 3|5             protocol: 3 = 3.1.1, 5 = 5.0 (default 5)\n"
           "  --workers W            worker processes (default: <= 9000 sockets each)\n"
           "  --duration S           connect (conn) or publish phase, seconds (default 10)\n"
@@ -34,10 +36,22 @@ static void usage(FILE *f)
           "          --count N (per publisher)  --drain S (default 5); at full speed a publisher\n"
           "          keeps <= --window-msgs M (256; 0 = no limit) messages not yet received and,\n"
           "          at QoS 0, <= --window-bytes B (65536) unsent\n"
-          "clients:  -n N  --rate R (QoS 1 msgs/s per client, default 1)  --payload BYTES\n"
-          "          --session-expiry S (default 600)  --reconnect none|fixed|exp (default exp)\n"
-          "          --reconnect-delay MS (100)  --reconnect-max MS (10000)  --jitter PCT (20)\n"
-          "          --follow-ref  --drain S (default 10)  --csv FILE  --events FILE\n"
+          "          --sub-host ADDR[,ADDR...]  --sub-port N[,N...]: where subscriber i\n"
+          "          connects, round-robin (default: --host, --port); publish on one node,\n"
+          "          subscribe on others: cross-node throughput\n"
+          "clients:  -n N  --rate R (msgs/s per client, default 1)  --qos 1|2 (publishes and\n"
+          "          subscriptions, default 1; at QoS 2 a duplicate is a broker failure)\n"
+          "          --payload BYTES  --session-expiry S (default 600)\n"
+          "          --reconnect none|fixed|exp (default exp)  --reconnect-delay MS (100)\n"
+          "          --reconnect-max MS (10000)  --jitter PCT (20)  --follow-ref\n"
+          "          --drain S (default 10)  --csv FILE  --events FILE\n"
+          "          --takeover-at S: S s into the publish phase, each client does a live\n"
+          "          takeover to the next node (host, port i + 1 mod n): a second\n"
+          "          connection with its id and Clean Start 0 while the first is up (the\n"
+          "          broker ends that one with 0x8E); at most --connect-rate per second;\n"
+          "          a client not connected then does it once it is\n"
+          "          --takeover-frac F (0..1, default 1): only this fraction of the\n"
+          "          clients, spread evenly\n"
           "          --admin URL[,URL...] (node admin endpoints: used once the admin API exists,\n"
           "          issue 6; until then reported as unavailable)\n"
           "\n"
@@ -78,6 +92,10 @@ enum {
     OPT_CSV,
     OPT_EVENTS,
     OPT_ADMIN,
+    OPT_SUBHOST,
+    OPT_SUBPORT,
+    OPT_TKAT,
+    OPT_TKFRAC,
     OPT_HELP,
 };
 
@@ -113,6 +131,10 @@ static const struct option long_opts[] = {
     {"csv", required_argument, 0, OPT_CSV},
     {"events", required_argument, 0, OPT_EVENTS},
     {"admin", required_argument, 0, OPT_ADMIN},
+    {"sub-host", required_argument, 0, OPT_SUBHOST},
+    {"sub-port", required_argument, 0, OPT_SUBPORT},
+    {"takeover-at", required_argument, 0, OPT_TKAT},
+    {"takeover-frac", required_argument, 0, OPT_TKFRAC},
     {"help", no_argument, 0, OPT_HELP},
     {0, 0, 0, 0},
 };
@@ -128,6 +150,65 @@ static double num(const char *name, const char *s, double lo, double hi)
         exit(2);
     }
     return v;
+}
+
+/* Splits a comma-separated list into at most BN_MAX_ADDRS entries, pointers
+ * into *copy (the caller's to free, or to keep while it uses them), or exits
+ * with a message. */
+static uint32_t split_list(const char *name, const char *arg, const char **out, char **copy_out)
+{
+    char *copy = strdup(arg), *save = NULL;
+    *copy_out = copy;
+    uint32_t n = 0;
+    if (!copy)
+        exit(2);
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (n == BN_MAX_ADDRS) {
+            fprintf(stderr, "ferrybench: --%s takes at most %d entries\n", name, BN_MAX_ADDRS);
+            exit(2);
+        }
+        out[n++] = tok;
+    }
+    if (n == 0) {
+        fprintf(stderr, "ferrybench: --%s wants a comma-separated list, not \"%s\"\n", name, arg);
+        exit(2);
+    }
+    return n;
+}
+
+/* The host strings point into *copy, which the caller keeps. */
+static uint32_t parse_hosts(const char *name, const char *arg, const char **hosts, char **copy)
+{
+    uint32_t n = split_list(name, arg, hosts, copy);
+    for (uint32_t i = 0; i < n; i++) {
+        struct sockaddr_in6 a6;
+        struct sockaddr_in a4;
+        if (uv_ip4_addr(hosts[i], 1, &a4) != 0 && uv_ip6_addr(hosts[i], 1, &a6) != 0) {
+            fprintf(stderr, "ferrybench: --%s must be numeric addresses, not \"%s\"\n", name,
+                    hosts[i]);
+            exit(2);
+        }
+    }
+    return n;
+}
+
+static uint32_t parse_ports(const char *name, const char *arg, uint16_t *ports)
+{
+    const char *items[BN_MAX_ADDRS];
+    char *copy;
+    uint32_t n = split_list(name, arg, items, &copy);
+    for (uint32_t i = 0; i < n; i++)
+        ports[i] = (uint16_t)num(name, items[i], 1, 65535);
+    free(copy);
+    return n;
+}
+
+static bool all_loopback(const char *const *hosts, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (strncmp(hosts[i], "127.", 4) != 0 || hosts[i][4] == 0)
+            return false;
+    return true;
 }
 
 uint32_t bn_total_clients(const bn_opts_t *o)
@@ -162,8 +243,8 @@ static uint32_t random_u32(void)
 
 int bn_opts_parse(bn_opts_t *o, int argc, char **argv)
 {
-    *o = (bn_opts_t){.host = "127.0.0.1",
-                     .port = 1883,
+    *o = (bn_opts_t){.host_arg = "127.0.0.1",
+                     .port_arg = "1883",
                      .version = FMQ_V5,
                      .duration_s = 10,
                      .setup_s = 60,
@@ -179,6 +260,9 @@ int bn_opts_parse(bn_opts_t *o, int argc, char **argv)
                      .window_msgs = 256,
                      .connect_rate = 2000,
                      .session_expiry = 600,
+                     .takeover_at_s = -1,
+                     .takeover_frac = 1,
+                     .qos = 0xFF, /* per mode: 0 pubsub, 1 clients */
                      .rate = -1};
     o->reconnect = (fcl_reconnect_policy_t){.kind = FCL_RECONNECT_EXPONENTIAL,
                                             .delay_ms = 100,
@@ -205,10 +289,22 @@ int bn_opts_parse(bn_opts_t *o, int argc, char **argv)
     while ((c = getopt_long(argc, argv, "n:P:S:h", long_opts, NULL)) != -1) {
         switch (c) {
         case OPT_HOST:
-            o->host = optarg;
+            o->host_arg = optarg;
             break;
         case OPT_PORT:
-            o->port = (uint16_t)num("port", optarg, 1, 65535);
+            o->port_arg = optarg;
+            break;
+        case OPT_SUBHOST:
+            o->sub_host_arg = optarg;
+            break;
+        case OPT_SUBPORT:
+            o->sub_port_arg = optarg;
+            break;
+        case OPT_TKAT:
+            o->takeover_at_s = num("takeover-at", optarg, 0, 86400);
+            break;
+        case OPT_TKFRAC:
+            o->takeover_frac = num("takeover-frac", optarg, 0, 1);
             break;
         case OPT_MQTT:
             o->version = strcmp(optarg, "3") == 0 || strcmp(optarg, "3.1.1") == 0 ? FMQ_V311
@@ -342,13 +438,30 @@ int bn_opts_parse(bn_opts_t *o, int argc, char **argv)
         fprintf(stderr, "ferrybench: unexpected argument \"%s\"\n", argv[optind]);
         exit(2);
     }
-    struct sockaddr_in6 a6;
-    struct sockaddr_in a4;
-    if (uv_ip4_addr(o->host, o->port, &a4) != 0 && uv_ip6_addr(o->host, o->port, &a6) != 0) {
-        fprintf(stderr, "ferrybench: --host must be a numeric address, not \"%s\"\n", o->host);
+    o->n_hosts = parse_hosts("host", o->host_arg, o->hosts, &o->host_copies[0]);
+    o->n_ports = parse_ports("port", o->port_arg, o->ports);
+    if ((o->sub_host_arg || o->sub_port_arg) && o->mode != BN_PUBSUB) {
+        fprintf(stderr, "ferrybench: --sub-host and --sub-port are for pubsub\n");
         exit(2);
     }
-    bool loopback = strncmp(o->host, "127.", 4) == 0;
+    if (!o->sub_host_arg)
+        o->sub_host_arg = o->host_arg;
+    if (!o->sub_port_arg)
+        o->sub_port_arg = o->port_arg;
+    o->n_sub_hosts = parse_hosts("sub-host", o->sub_host_arg, o->sub_hosts, &o->host_copies[1]);
+    o->n_sub_ports = parse_ports("sub-port", o->sub_port_arg, o->sub_ports);
+    bool loopback = all_loopback(o->hosts, o->n_hosts) &&
+                    (o->mode != BN_PUBSUB || all_loopback(o->sub_hosts, o->n_sub_hosts));
+    if (o->qos == 0xFF)
+        o->qos = o->mode == BN_CLIENTS ? 1 : 0;
+    if (o->mode == BN_CLIENTS && o->qos == 0) {
+        fprintf(stderr, "ferrybench: clients checks QoS 1 or 2 end to end: --qos 1 or 2\n");
+        exit(2);
+    }
+    if (o->takeover_at_s >= 0 && o->mode != BN_CLIENTS) {
+        fprintf(stderr, "ferrybench: --takeover-at is for clients\n");
+        exit(2);
+    }
     if (o->rate < 0)
         o->rate = o->mode == BN_CLIENTS ? 1 : 0;
     if (o->mode == BN_CLIENTS && o->rate <= 0) {
@@ -357,6 +470,11 @@ int bn_opts_parse(bn_opts_t *o, int argc, char **argv)
     }
     if (o->drain_s < 0)
         o->drain_s = o->mode == BN_CLIENTS ? 10 : 5;
+    if (o->takeover_at_s >= o->duration_s) {
+        fprintf(stderr, "ferrybench: --takeover-at must be within --duration (%g s)\n",
+                o->duration_s);
+        exit(2);
+    }
     if (o->mode == BN_PUBSUB) {
         o->pattern = pattern >= 0 ? (bn_pattern_t)pattern : o->pubs == o->subs ? BN_PAIRS : BN_ALL;
         if (o->pattern == BN_PAIRS && o->pubs != o->subs) {
@@ -392,9 +510,8 @@ int bn_opts_parse(bn_opts_t *o, int argc, char **argv)
             exit(2);
         }
     }
-    o->spread_on = loopback && o->host[4] != 0 &&
-                   (o->spread == BN_SPREAD_ON ||
-                    (o->spread == BN_SPREAD_AUTO && total > ephemeral_ports() / 2));
+    o->spread_on = loopback && (o->spread == BN_SPREAD_ON ||
+                                (o->spread == BN_SPREAD_AUTO && total > ephemeral_ports() / 2));
     if (o->spread == BN_SPREAD_ON && !loopback)
         fprintf(stderr, "ferrybench: --spread needs a 127.x broker address: not spreading\n");
     o->run_id = random_u32();
@@ -408,5 +525,8 @@ int main(int argc, char **argv)
 {
     bn_opts_t o;
     bn_opts_parse(&o, argc, argv);
-    return bn_parent_main(&o);
+    int rc = bn_parent_main(&o);
+    free(o.host_copies[0]);
+    free(o.host_copies[1]);
+    return rc;
 }

@@ -124,9 +124,12 @@ typedef struct child {
 } child_t;
 
 typedef struct cl_rec { /* clients mode, per client */
-    uint32_t sent, acked, unique, dup, reorder, disconnects, reconnects;
+    uint32_t sent, acked, unique, dup, reorder, disconnects, reconnects, tk;
     bool seen;
 } cl_rec_t;
+
+/* cl_rec_t.tk, as clients.c numbers a client's takeover. */
+enum { TK_NONE, TK_PLANNED, TK_RUNNING, TK_DONE, TK_NO_SESSION, TK_FAILED };
 
 struct parent {
     uv_loop_t loop;
@@ -223,14 +226,14 @@ static void finals(const parent_t *p, kvset_t *t)
 
 static void line_clients(parent_t *p, const char *l)
 {
-    unsigned idx, v[7];
+    unsigned idx, v[8];
     /* The reason codes that follow are for people reading the pipe; the
      * totals per reason come in the F line. */
-    if (sscanf(l, "K %u %u %u %u %u %u %u %u", &idx, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
-               &v[6]) != 8 ||
+    if (sscanf(l, "K %u %u %u %u %u %u %u %u %u", &idx, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+               &v[6], &v[7]) != 9 ||
         idx >= p->o->n)
         return;
-    p->cl[idx] = (cl_rec_t){v[0], v[1], v[2], v[3], v[4], v[5], v[6], true};
+    p->cl[idx] = (cl_rec_t){v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], true};
 }
 
 static void handle_line(child_t *c, char *l)
@@ -463,6 +466,11 @@ static void progress(parent_t *p, uint64_t now)
                  "unacked %.0f",
                  kv_get(&t, "connected"), o->n, kv_get(&t, "disconnects"), kv_get(&t, "reconnects"),
                  kv_get(&t, "sent"), D("sent"), kv_get(&t, "rx"), kv_get(&t, "unacked"));
+        if (o->takeover_at_s >= 0) {
+            size_t l = strlen(line);
+            snprintf(line + l, sizeof line - l, " takeovers %.0f/%.0f", kv_get(&t, "takeovers"),
+                     kv_get(&t, "takeover_planned"));
+        }
         break;
     }
     if (!o->quiet)
@@ -610,8 +618,8 @@ static void report_conn(parent_t *p, const kvset_t *f)
     double connected = kv_get(f, "connected") + kv_get(f, "dropped");
     double span_s = all_settled ? settled / 1000 : (double)(p->t_stop - p->t_go) / 1000;
     double rate = span_s > 0 ? connected / span_s : 0;
-    printf("ferrybench conn: %u connections to %s:%u (MQTT %s, %u worker%s%s)\n", o->n, o->host,
-           o->port, version_name(o->version), p->W, p->W == 1 ? "" : "s",
+    printf("ferrybench conn: %u connections to %s port %s (MQTT %s, %u worker%s%s)\n", o->n,
+           o->host_arg, o->port_arg, version_name(o->version), p->W, p->W == 1 ? "" : "s",
            o->spread_on ? ", sources 127.0.0.2-201" : "");
     printf("  %-14s %.0f (failed %.0f, refused %.0f, dropped while held %.0f)\n", "connected",
            connected, kv_get(f, "failed"), kv_get(f, "refused"), kv_get(f, "dropped"));
@@ -680,6 +688,8 @@ static void report_pubsub(parent_t *p, const kvset_t *f)
            o->pubs, o->pubs == 1 ? "" : "s", o->subs, o->subs == 1 ? "" : "s",
            o->pattern == BN_PAIRS ? "pairs" : "all to all", o->qos, o->payload,
            version_name(o->version), p->W, p->W == 1 ? "" : "s");
+    printf("  %-14s publishers %s port %s, subscribers %s port %s (round-robin)\n", "brokers",
+           o->host_arg, o->port_arg, o->sub_host_arg, o->sub_port_arg);
     if (o->rate > 0)
         printf("  %-14s %.0f msgs/s per publisher, %.0f msgs/s in total\n", "rate", o->rate,
                o->rate * o->pubs);
@@ -712,14 +722,41 @@ static void report_pubsub(parent_t *p, const kvset_t *f)
            version_name(o->version), p->W, o->rate, window_s, sent,
            window_s > 0 ? sent / window_s : 0, win_rx, window_s > 0 ? win_rx / window_s : 0, rx,
            lost_s, lost_subs, dup, reorder, kv_get(f, "unacked"), kv_get(f, "disconnects"));
+    printf(" hosts=%s ports=%s sub_hosts=%s sub_ports=%s", o->host_arg, o->port_arg,
+           o->sub_host_arg, o->sub_port_arg);
     lat_kv(p, "latency");
+}
+
+/* Up to 10 client numbers with a property, for the summary: " 12 (3), 57 (1) ...". */
+typedef struct idlist {
+    char buf[160];
+    size_t len;
+    uint32_t n;
+} idlist_t;
+
+static void idlist_add(idlist_t *l, uint32_t idx, double count)
+{
+    if (l->n++ >= 10) {
+        if (l->n == 11 && l->len + 5 < sizeof l->buf)
+            l->len += (size_t)snprintf(l->buf + l->len, sizeof l->buf - l->len, " ...");
+        return;
+    }
+    if (l->len < sizeof l->buf) {
+        int n = count >= 0
+                    ? snprintf(l->buf + l->len, sizeof l->buf - l->len, " %u (%.0f)", idx, count)
+                    : snprintf(l->buf + l->len, sizeof l->buf - l->len, " %u", idx);
+        l->len += n > 0 ? (size_t)n : 0;
+        if (l->len > sizeof l->buf)
+            l->len = sizeof l->buf;
+    }
 }
 
 static void report_clients(parent_t *p, const kvset_t *f)
 {
     const bn_opts_t *o = p->o;
     uint32_t hist[6] = {0}, max_disc = 0, lost_clients = 0, missing = 0, dup_clients = 0;
-    double disc_sum = 0, lost = 0, sent = 0, acked = 0;
+    double disc_sum = 0, lost = 0, sent = 0, acked = 0, dup = 0;
+    idlist_t lost_ids = {0}, dup_ids = {0}, nosess_ids = {0}, failed_ids = {0}, multi_ids = {0};
     for (uint32_t i = 0; i < o->n; i++) {
         const cl_rec_t *k = &p->cl[i];
         if (!k->seen) {
@@ -729,6 +766,8 @@ static void report_clients(parent_t *p, const kvset_t *f)
         hist[k->disconnects < 5 ? k->disconnects : 5]++;
         if (k->disconnects > max_disc)
             max_disc = k->disconnects;
+        if (k->disconnects > 1)
+            idlist_add(&multi_ids, i, k->disconnects);
         disc_sum += k->disconnects;
         sent += k->sent;
         acked += k->acked;
@@ -736,13 +775,24 @@ static void report_clients(parent_t *p, const kvset_t *f)
         if (r->seen && k->sent > r->unique) {
             lost += k->sent - r->unique;
             lost_clients++;
+            idlist_add(&lost_ids, i, k->sent - r->unique);
         }
-        dup_clients += k->dup > 0;
+        dup += k->dup;
+        if (k->dup) {
+            dup_clients++;
+            idlist_add(&dup_ids, i, k->dup);
+        }
+        if (k->tk == TK_NO_SESSION)
+            idlist_add(&nosess_ids, i, -1);
+        if (k->tk == TK_FAILED || k->tk == TK_RUNNING)
+            idlist_add(&failed_ids, i, -1);
     }
     double reported = o->n - missing;
-    printf("ferrybench clients: %u clients, QoS 1 at %g msgs/s each to a peer, %.0f s, MQTT %s, "
+    printf("ferrybench clients: %u clients, QoS %u at %g msgs/s each to a peer, %.0f s, MQTT %s, "
            "%u worker%s\n",
-           o->n, o->rate, o->duration_s, version_name(o->version), p->W, p->W == 1 ? "" : "s");
+           o->n, o->qos, o->rate, o->duration_s, version_name(o->version), p->W,
+           p->W == 1 ? "" : "s");
+    printf("  %-14s %s port %s (client i: entry i mod n)\n", "brokers", o->host_arg, o->port_arg);
     static const char *const kinds[] = {"none", "fixed", "exponential"};
     printf("  %-14s %s %u..%u ms, jitter %u%%%s; session expiry %u s\n", "reconnect",
            kinds[o->reconnect.kind], o->reconnect.delay_ms, o->reconnect.max_delay_ms,
@@ -756,6 +806,8 @@ static void report_clients(parent_t *p, const kvset_t *f)
         if (hist[d])
             printf(" %s%d: %u |", d == 5 ? ">=" : "", d, hist[d]);
     printf("\n");
+    if (multi_ids.n)
+        printf("  %-14s%s\n", "more than 1", multi_ids.buf);
     printf("  %-14s", "reasons");
     bool any = false;
     for (int i = 0; i < f->n; i++) {
@@ -767,10 +819,34 @@ static void report_clients(parent_t *p, const kvset_t *f)
     printf("%s\n", any ? "" : " none");
     printf("  %-14s %.0f (failed attempts %.0f, gave up %.0f)\n", "reconnects",
            kv_get(f, "reconnects"), kv_get(f, "failed_attempts"), kv_get(f, "gave_up"));
-    printf("  %-14s sent %.0f, acknowledged %.0f, received %.0f, lost %.0f (%u publishers), "
-           "duplicates %.0f (%u clients), reordered %.0f, refused %.0f\n",
-           "QoS 1 check", sent, acked, kv_get(f, "rx"), lost, lost_clients, kv_get(f, "dup"),
-           dup_clients, kv_get(f, "reorder"), kv_get(f, "refused"));
+    double tk_planned = kv_get(f, "takeover_planned"), tk_done = kv_get(f, "takeovers"),
+           tk_nosess = kv_get(f, "takeover_no_session"), tk_failed = kv_get(f, "takeover_failed"),
+           tk_started = kv_get(f, "takeover_started");
+    if (o->takeover_at_s >= 0) {
+        printf("  %-14s live, at %g s, to the next node, %.0f planned (fraction %g): started %.0f, "
+               "completed %.0f (session present %.0f, not present %.0f), failed %.0f\n",
+               "takeover", o->takeover_at_s, tk_planned, o->takeover_frac, tk_started, tk_done,
+               tk_done - tk_nosess, tk_nosess, tk_failed);
+        if (nosess_ids.n)
+            printf("  %-14s%s\n", "no session", nosess_ids.buf);
+        if (failed_ids.n)
+            printf("  %-14s%s\n", "failed", failed_ids.buf);
+    }
+    printf("  %-14s sent %.0f, acknowledged %.0f (refused by the broker %.0f), received %.0f, "
+           "lost %.0f (%u publishers), duplicates %.0f (%u clients)%s, reordered %.0f, "
+           "not queued %.0f\n",
+           o->qos == 2 ? "QoS 2 check" : "QoS 1 check", sent, acked, kv_get(f, "nacked"),
+           kv_get(f, "rx"), lost, lost_clients, dup, dup_clients,
+           o->qos == 2 && dup > 0 ? " -- a QoS 2 duplicate is a broker failure" : "",
+           kv_get(f, "reorder"), kv_get(f, "refused"));
+    printf("  %-14s %.0f by the clients (DUP, same packet id, after a resumed session), %.0f "
+           "deliveries with DUP by the broker\n",
+           "resent", kv_get(f, "resent"), kv_get(f, "rx_dup_flag"));
+    if (lost_ids.n)
+        printf("  %-14s%s (publisher (count); its receiver is the next client)\n", "lost by",
+               lost_ids.buf);
+    if (dup_ids.n)
+        printf("  %-14s%s (receiver (count))\n", "duplicates at", dup_ids.buf);
     if (missing)
         printf("  %-14s %u clients sent no final report\n", "warning", missing);
     lat_summary(p, "latency");
@@ -778,14 +854,24 @@ static void report_clients(parent_t *p, const kvset_t *f)
         printf("  %-14s %s: unavailable (the admin API arrives with issue 6); node connection "
                "counts not collected\n",
                "admin", o->admin);
-    printf("ferrybench mode=clients n=%u workers=%u duration_s=%g rate=%g connected=%.0f "
+    printf("ferrybench mode=clients n=%u workers=%u duration_s=%g rate=%g qos=%u connected=%.0f "
            "disconnects=%.0f disc_max=%u disc_mean=%.4f clients_disconnected=%u "
-           "reconnects=%.0f sent=%.0f acked=%.0f rx=%.0f lost=%.0f lost_publishers=%u "
-           "dup=%.0f reorder=%.0f missing_reports=%u",
-           o->n, p->W, o->duration_s, o->rate, kv_get(f, "connected"), kv_get(f, "disconnects"),
-           max_disc, reported > 0 ? disc_sum / reported : 0, (uint32_t)(reported - hist[0]),
-           kv_get(f, "reconnects"), sent, acked, kv_get(f, "rx"), lost, lost_clients,
-           kv_get(f, "dup"), kv_get(f, "reorder"), missing);
+           "reconnects=%.0f sent=%.0f acked=%.0f nacked=%.0f rx=%.0f lost=%.0f "
+           "lost_publishers=%u dup=%.0f dup_clients=%u lost_q%u=%.0f dup_q%u=%.0f reorder=%.0f "
+           "missing_reports=%u",
+           o->n, p->W, o->duration_s, o->rate, o->qos, kv_get(f, "connected"),
+           kv_get(f, "disconnects"), max_disc, reported > 0 ? disc_sum / reported : 0,
+           (uint32_t)(reported - hist[0]), kv_get(f, "reconnects"), sent, acked,
+           kv_get(f, "nacked"), kv_get(f, "rx"), lost, lost_clients, dup, dup_clients, o->qos, lost,
+           o->qos, dup, kv_get(f, "reorder"), missing);
+    printf(" takeover_at_s=%g takeover_planned=%.0f takeovers=%.0f takeover_no_session=%.0f "
+           "takeover_failed=%.0f resent=%.0f rx_dup_flag=%.0f",
+           o->takeover_at_s, tk_planned, tk_done, tk_nosess, tk_failed, kv_get(f, "resent"),
+           kv_get(f, "rx_dup_flag"));
+    for (int i = 0; i < f->n; i++)
+        if (strncmp(f->kv[i].key, "disc_", 5) == 0)
+            printf(" %s=%.0f", f->kv[i].key, f->kv[i].v);
+    printf(" hosts=%s ports=%s", o->host_arg, o->port_arg);
     lat_kv(p, "latency");
     printf(" admin=%s", o->admin ? "unavailable" : "none");
 }

@@ -90,12 +90,26 @@ uint64_t bn_worker_ms(const bn_worker_t *w)
     return w->go_ns ? (bn_now_ns() - w->go_ns) / 1000000 : 0;
 }
 
+void bn_addr(const bn_opts_t *o, bool sub, uint32_t i, const char **host, uint16_t *port)
+{
+    if (sub) {
+        *host = o->sub_hosts[i % o->n_sub_hosts];
+        *port = o->sub_ports[i % o->n_sub_ports];
+    } else {
+        *host = o->hosts[i % o->n_hosts];
+        *port = o->ports[i % o->n_ports];
+    }
+}
+
 fcl_opts_t bn_client_opts(const bn_worker_t *w, uint32_t global, char *src, size_t srclen, char *id,
                           size_t idlen, const char *kind)
 {
     const bn_opts_t *o = w->o;
-    fcl_opts_t co = {.host = o->host,
-                     .port = o->port,
+    const char *host;
+    uint16_t port;
+    bn_addr(o, o->mode == BN_PUBSUB && strcmp(kind, "s") == 0, global, &host, &port);
+    fcl_opts_t co = {.host = host,
+                     .port = port,
                      .version = o->version,
                      .keep_alive = o->keep_alive,
                      .connect_timeout_ms = 15000};

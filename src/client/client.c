@@ -1,9 +1,11 @@
 /* MQTT client on libuv: connect, session, QoS 0/1/2 both ways, keep alive,
- * reconnect policy. One socket at a time per client. Output is encoded into
- * `out` and written once per loop iteration from a uv_prepare handle, i.e.
- * before the loop blocks, so what a timer callback sends (a PINGREQ, a paced
- * PUBLISH) leaves at once instead of waiting for the next wake-up. Buffers
- * are released whenever they are empty: an idle client holds none. */
+ * reconnect policy, live takeover. One socket at a time per client, two
+ * during a takeover (the old one still read until the server ends it).
+ * Output is encoded into `out` and written once per loop iteration from a
+ * uv_prepare handle, i.e. before the loop blocks, so what a timer callback
+ * sends (a PINGREQ, a paced PUBLISH) leaves at once instead of waiting for
+ * the next wake-up. Buffers are released whenever they are empty: an idle
+ * client holds none. */
 #include "client/client.h"
 
 #include <netinet/in.h>
@@ -29,7 +31,8 @@ typedef struct out_msg {
     uint32_t pid_off; /* where the packet identifier sits in bytes */
     uint16_t packet_id;
     uint8_t qos;
-    uint8_t state; /* 0 queued, 1 awaiting PUBACK/PUBREC, 2 awaiting PUBCOMP */
+    uint8_t state; /* 0 queued, 1 awaiting PUBACK/PUBREC, 2 awaiting PUBCOMP,
+                      3 awaiting PUBCOMP to a resent PUBREL */
     uint64_t token;
 } out_msg_t;
 
@@ -39,6 +42,10 @@ typedef struct sock {
     uv_tcp_t tcp;
     uv_connect_t creq;
     fcl_client_t *c; /* NULL once the client let go of it */
+    uint8_t *in;     /* input not yet decoded; exists only while it holds bytes */
+    uint32_t in_len, in_cap;
+    bool connected; /* a CONNACK 0 came on this socket */
+    bool closing;   /* uv_close called: read nothing more */
 } sock_t;
 
 typedef struct wreq {
@@ -55,17 +62,21 @@ struct fcl_client {
     char *server_ref;  /* Server Reference of the last refusal, or NULL */
 
     fcl_state_t state;
-    sock_t *sock;       /* live socket, or NULL */
-    uv_timer_t timer;   /* connect timeout / keep alive / reconnect delay */
-    uv_prepare_t flush; /* writes `out` before the loop blocks */
+    sock_t *sock;       /* live socket, or NULL; the new one during a takeover */
+    sock_t *old;        /* takeover: the connection being taken over, or NULL */
+    char *tk_prev_host; /* takeover until CONNACK: the address to go back to */
+    uint16_t tk_prev_port;
+    bool tk_active;           /* takeover started, no CONNACK 0 on the new socket yet */
+    uint64_t old_deadline_ms; /* the old socket is closed then at the latest */
+    uint64_t ka_due_ms;       /* when the armed keep-alive check is due */
+    uv_timer_t timer;         /* connect timeout / keep alive / reconnect delay */
+    uv_prepare_t flush;       /* writes `out` before the loop blocks */
     bool flush_on;
     bool freed; /* fcl_client_free called: release after closes */
     bool final_drop;
     bool ping_outstanding;
     int handles_open; /* timer + prepare + sockets not yet closed */
 
-    uint8_t *in;
-    size_t in_len, in_cap;
     uint8_t *out;
     size_t out_len, out_cap;
 
@@ -76,6 +87,7 @@ struct fcl_client {
     uint16_t *qos2_in; /* incoming QoS 2 ids awaiting PUBREL */
     uint32_t n_qos2_in, cap_qos2_in;
     uint16_t next_pid;
+    uint32_t resent; /* QoS 1/2 resends on resumed sessions */
 
     uint16_t server_receive_max;
     uint16_t keep_alive; /* as granted */
@@ -135,6 +147,7 @@ static void free_strings(fcl_client_t *c)
     free((char *)c->o.will_topic);
     free((void *)c->o.will_payload.ptr);
     free(c->ref_host);
+    free(c->tk_prev_host);
     free(c->assigned_id);
     free(c->server_ref);
 }
@@ -150,7 +163,6 @@ static void maybe_release(fcl_client_t *c)
     free(c->inflight);
     free(c->queue);
     free(c->qos2_in);
-    free(c->in);
     free(c->out);
     free_strings(c);
     free(c);
@@ -230,6 +242,11 @@ uint32_t fcl_client_queued(const fcl_client_t *c)
     return c->q_len;
 }
 
+uint32_t fcl_client_resent(const fcl_client_t *c)
+{
+    return c->resent;
+}
+
 size_t fcl_client_pending_bytes(const fcl_client_t *c)
 {
     size_t n = c->out_len;
@@ -263,27 +280,31 @@ static void on_write(uv_write_t *req, int status)
     free(req);
 }
 
+static void sock_write(sock_t *sk, const uint8_t *d, size_t len)
+{
+    uv_stream_t *s = (uv_stream_t *)&sk->tcp;
+    uv_buf_t b = uv_buf_init((char *)d, (unsigned)len);
+    /* Bytes already queued in libuv must go first: no try_write then. */
+    int n = uv_stream_get_write_queue_size(s) ? UV_EAGAIN : uv_try_write(s, &b, 1);
+    size_t done = n > 0 ? (size_t)n : 0;
+    if (n >= 0 || n == UV_EAGAIN) {
+        if (done < len) {
+            size_t rest = len - done;
+            wreq_t *w = malloc(sizeof *w + rest);
+            if (w) {
+                memcpy(w->data, d + done, rest);
+                uv_buf_t wb = uv_buf_init((char *)w->data, (unsigned)rest);
+                if (uv_write(&w->req, s, &wb, 1, on_write) != 0)
+                    free(w);
+            }
+        }
+    } /* else: the read side sees the error and closes */
+}
+
 static void flush_now(fcl_client_t *c)
 {
-    if (c->out_len && c->sock) {
-        uv_stream_t *s = (uv_stream_t *)&c->sock->tcp;
-        uv_buf_t b = uv_buf_init((char *)c->out, (unsigned)c->out_len);
-        /* Bytes already queued in libuv must go first: no try_write then. */
-        int n = uv_stream_get_write_queue_size(s) ? UV_EAGAIN : uv_try_write(s, &b, 1);
-        size_t done = n > 0 ? (size_t)n : 0;
-        if (n >= 0 || n == UV_EAGAIN) {
-            if (done < c->out_len) {
-                size_t rest = c->out_len - done;
-                wreq_t *w = malloc(sizeof *w + rest);
-                if (w) {
-                    memcpy(w->data, c->out + done, rest);
-                    uv_buf_t wb = uv_buf_init((char *)w->data, (unsigned)rest);
-                    if (uv_write(&w->req, s, &wb, 1, on_write) != 0)
-                        free(w);
-                }
-            }
-        } /* else: the read side sees the error and closes */
-    }
+    if (c->out_len && c->sock)
+        sock_write(c->sock, c->out, c->out_len);
     c->out_len = 0;
     free(c->out); /* an idle client keeps no buffer */
     c->out = NULL;
@@ -321,30 +342,41 @@ static void out_append(fcl_client_t *c, const uint8_t *d, size_t n)
     }
 }
 
-static void send_packet(fcl_client_t *c, const fmq_packet_t *p)
+/* Encodes p for socket s: the client's output buffer when s is the live
+ * socket, else (the old socket of a takeover, which answers only what
+ * arrives on it) written at once. */
+static void send_packet_on(fcl_client_t *c, sock_t *s, const fmq_packet_t *p)
 {
     uint8_t small[256];
     fmq_err_t err;
     int n = fmq_encode(p, c->o.version, small, sizeof small, &err);
     if (n <= 0)
         return;
-    if ((size_t)n <= sizeof small) {
-        out_append(c, small, (size_t)n);
-        return;
+    uint8_t *big = NULL;
+    if ((size_t)n > sizeof small) {
+        big = malloc((size_t)n);
+        if (!big)
+            return;
+        fmq_encode(p, c->o.version, big, (size_t)n, &err);
     }
-    uint8_t *big = malloc((size_t)n);
-    if (!big)
-        return;
-    fmq_encode(p, c->o.version, big, (size_t)n, &err);
-    out_append(c, big, (size_t)n);
+    const uint8_t *bytes = big ? big : small;
+    if (s == c->sock)
+        out_append(c, bytes, (size_t)n);
+    else if (s && !s->closing)
+        sock_write(s, bytes, (size_t)n);
     free(big);
 }
 
-static void send_ack(fcl_client_t *c, fmq_type_t type, uint16_t id)
+static void send_packet(fcl_client_t *c, const fmq_packet_t *p)
+{
+    send_packet_on(c, c->sock, p);
+}
+
+static void send_ack(fcl_client_t *c, sock_t *s, fmq_type_t type, uint16_t id)
 {
     fmq_packet_t p = {.type = type};
     p.ack.packet_id = id;
-    send_packet(c, &p);
+    send_packet_on(c, s, &p);
 }
 
 /* ---- outgoing QoS 1/2 ---- */
@@ -562,15 +594,40 @@ static void copy_ref(fcl_client_t *c, const fmq_props_t *p)
         c->server_ref = dup_bytes(p->server_reference.ptr, p->server_reference.len);
 }
 
-/* Arms the timer for the next keep-alive check: when `keep_alive` seconds
- * will have passed since we last sent anything. */
+/* Arms the timer for the next keep-alive check (when `keep_alive` seconds
+ * will have passed since we last sent anything) or, after a takeover, the
+ * end of the old socket's grace, whichever comes first. */
 static void arm_keepalive(fcl_client_t *c)
 {
-    if (!c->keep_alive)
+    uint64_t now = uv_now(c->loop), due = UINT64_MAX;
+    c->ka_due_ms = UINT64_MAX;
+    if (c->keep_alive)
+        due = c->ka_due_ms = c->last_tx_ms + (uint64_t)c->keep_alive * 1000;
+    if (c->old && c->old_deadline_ms < due)
+        due = c->old_deadline_ms;
+    if (due == UINT64_MAX)
         return;
-    uint64_t now = uv_now(c->loop);
-    uint64_t due = c->last_tx_ms + (uint64_t)c->keep_alive * 1000;
     uv_timer_start(&c->timer, on_timer, due > now ? due - now : 0, 0);
+}
+
+static void sock_close(fcl_client_t *c, sock_t *s);
+
+/* The old connection of a takeover ended (the server's DISCONNECT 0x8E, as
+ * a rule): reported, never final, the client goes on. */
+static void close_old(fcl_client_t *c, bool by_server, uint8_t reason, int sys_error)
+{
+    sock_t *s = c->old;
+    if (!s)
+        return;
+    c->old = NULL;
+    sock_close(c, s);
+    fcl_disconnect_info_t info = {.by_server = by_server,
+                                  .was_connected = true,
+                                  .reason = reason,
+                                  .sys_error = sys_error,
+                                  .takeover = true,
+                                  .will_reconnect = c->state != FCL_CLOSED && !c->final_drop};
+    CB(c, on_disconnect, &info);
 }
 
 static void on_connack(fcl_client_t *c, const fmq_connack_t *a)
@@ -585,7 +642,16 @@ static void on_connack(fcl_client_t *c, const fmq_connack_t *a)
         return;
     }
     c->state = FCL_CONNECTED;
+    c->sock->connected = true;
     c->attempts = 0;
+    if (c->tk_active) { /* the takeover is through: its address is ours now */
+        c->tk_active = false;
+        free(c->tk_prev_host);
+        c->tk_prev_host = NULL;
+        /* The session lives here now; the old socket gets a little while
+         * for the server's DISCONNECT, so that its reason is what we report. */
+        c->old_deadline_ms = uv_now(c->loop) + FCL_TAKEOVER_GRACE_MS;
+    }
     free(c->server_ref);
     c->server_ref = NULL;
     const fmq_props_t *p = &a->props;
@@ -598,10 +664,12 @@ static void on_connack(fcl_client_t *c, const fmq_connack_t *a)
         fmq_props_has(p, FMQ_PROP_SERVER_KEEP_ALIVE) ? p->server_keep_alive : c->o.keep_alive;
     if (a->session_present) {
         /* Resend the window as it was ([MQTT-4.4.0-1]), DUP set. */
+        c->resent += c->n_inflight;
         for (uint32_t i = 0; i < c->n_inflight; i++) {
             out_msg_t *m = &c->inflight[i];
-            if (m->state == 2) {
-                send_ack(c, FMQ_PUBREL, m->packet_id);
+            if (m->state >= 2) {
+                m->state = 3;
+                send_ack(c, c->sock, FMQ_PUBREL, m->packet_id);
             } else {
                 m->bytes[0] |= 0x08;
                 out_append(c, m->bytes, m->len);
@@ -624,7 +692,7 @@ static void on_connack(fcl_client_t *c, const fmq_connack_t *a)
     pump(c);
 }
 
-static void on_publish(fcl_client_t *c, const fmq_publish_t *p)
+static void on_publish(fcl_client_t *c, sock_t *s, const fmq_publish_t *p)
 {
     bool deliver = true;
     if (p->qos == 2)
@@ -634,15 +702,27 @@ static void on_publish(fcl_client_t *c, const fmq_publish_t *p)
         CB(c, on_message, &m);
     }
     if (p->qos == 1)
-        send_ack(c, FMQ_PUBACK, p->packet_id);
+        send_ack(c, s, FMQ_PUBACK, p->packet_id);
     else if (p->qos == 2)
-        send_ack(c, FMQ_PUBREC, p->packet_id);
+        send_ack(c, s, FMQ_PUBREC, p->packet_id);
 }
 
-static void handle(fcl_client_t *c, const fmq_packet_t *p)
+/* One packet from socket s: the live one, or the old one of a takeover,
+ * whose answers go back on it. */
+static void handle(fcl_client_t *c, sock_t *s, const fmq_packet_t *p)
 {
     int i;
-    if (p->type != FMQ_CONNACK && c->state != FCL_CONNECTED) {
+    if (s == c->old) {
+        if (p->type == FMQ_DISCONNECT) {
+            close_old(c, true, p->disconnect.reason, 0);
+            return;
+        }
+        /* Once the new connection has its CONNACK the session lives there
+         * and the server resends from it what matters; a CONNACK here would
+         * be a second one. */
+        if (c->state == FCL_CONNECTED || p->type == FMQ_CONNACK)
+            return;
+    } else if (p->type != FMQ_CONNACK && !s->connected) {
         /* Anything before CONNACK is a protocol error ([MQTT-3.2.0-1]). */
         set_info(c, false, FMQ_RC_PROTOCOL_ERROR, 0);
         close_sock(c);
@@ -653,7 +733,7 @@ static void handle(fcl_client_t *c, const fmq_packet_t *p)
         on_connack(c, &p->connack);
         break;
     case FMQ_PUBLISH:
-        on_publish(c, &p->publish);
+        on_publish(c, s, &p->publish);
         break;
     case FMQ_PUBACK:
         if ((i = find_inflight(c, p->ack.packet_id)) >= 0 && c->inflight[i].qos == 1)
@@ -665,22 +745,29 @@ static void handle(fcl_client_t *c, const fmq_packet_t *p)
             if (p->ack.reason >= 0x80) {
                 finish_inflight(c, (uint32_t)i, p->ack.reason);
             } else {
-                c->inflight[i].state = 2;
-                send_ack(c, FMQ_PUBREL, p->ack.packet_id);
+                if (c->inflight[i].state < 2)
+                    c->inflight[i].state = 2;
+                send_ack(c, s, FMQ_PUBREL, p->ack.packet_id);
             }
         } else {
-            send_ack(c, FMQ_PUBREL, p->ack.packet_id);
+            send_ack(c, s, FMQ_PUBREL, p->ack.packet_id);
         }
         pump(c);
         break;
     case FMQ_PUBCOMP:
-        if ((i = find_inflight(c, p->ack.packet_id)) >= 0 && c->inflight[i].state == 2)
-            finish_inflight(c, (uint32_t)i, p->ack.reason);
+        if ((i = find_inflight(c, p->ack.packet_id)) >= 0 && c->inflight[i].state >= 2) {
+            /* 0x92 to a resent PUBREL: the first one, on the connection
+             * that ended, had completed the flow; the PUBREC accepted the
+             * message, so the application hears success. */
+            bool done_before =
+                c->inflight[i].state == 3 && p->ack.reason == FMQ_RC_PACKET_ID_NOT_FOUND;
+            finish_inflight(c, (uint32_t)i, done_before ? 0 : p->ack.reason);
+        }
         pump(c);
         break;
     case FMQ_PUBREL:
         qos2_release(c, p->ack.packet_id);
-        send_ack(c, FMQ_PUBCOMP, p->ack.packet_id);
+        send_ack(c, s, FMQ_PUBCOMP, p->ack.packet_id);
         break;
     case FMQ_SUBACK:
         CB(c, on_subscribed, p->suback.packet_id, p->suback.codes.ptr, p->suback.codes.len);
@@ -705,29 +792,39 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
     sock_t *s = h->data;
-    fcl_client_t *c = s->c;
-    if (c && c->in_cap - c->in_len < READ_CHUNK) {
-        size_t ncap = c->in_cap ? c->in_cap : READ_CHUNK;
-        while (ncap - c->in_len < READ_CHUNK)
+    if (s->c && !s->closing && s->in_cap - s->in_len < READ_CHUNK) {
+        size_t ncap = s->in_cap ? s->in_cap : READ_CHUNK;
+        while (ncap - s->in_len < READ_CHUNK)
             ncap *= 2;
-        uint8_t *p = realloc(c->in, ncap);
+        uint8_t *p = ncap <= UINT32_MAX ? realloc(s->in, ncap) : NULL;
         if (p) {
-            c->in = p;
-            c->in_cap = ncap;
+            s->in = p;
+            s->in_cap = (uint32_t)ncap;
         }
     }
-    if (!c || c->in_cap == c->in_len) {
+    if (!s->c || s->closing || s->in_cap == s->in_len) {
         *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS: we close */
         return;
     }
-    *buf = uv_buf_init((char *)c->in + c->in_len, (unsigned)(c->in_cap - c->in_len));
+    *buf = uv_buf_init((char *)s->in + s->in_len, s->in_cap - s->in_len);
 }
 
-static void release_input(fcl_client_t *c)
+static void release_input(sock_t *s)
 {
-    free(c->in);
-    c->in = NULL;
-    c->in_len = c->in_cap = 0;
+    free(s->in);
+    s->in = NULL;
+    s->in_len = s->in_cap = 0;
+}
+
+/* Socket s failed or sent what we cannot decode: end it. */
+static void sock_failed(fcl_client_t *c, sock_t *s, uint8_t reason, int sys_error)
+{
+    if (s == c->old) {
+        close_old(c, false, reason, sys_error);
+    } else {
+        set_info(c, false, reason, sys_error);
+        close_sock(c);
+    }
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
@@ -735,41 +832,39 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     (void)buf;
     sock_t *s = st->data;
     fcl_client_t *c = s->c;
-    if (!c)
+    if (!c || s->closing)
         return;
     if (nread < 0) {
-        set_info(c, false, 0, (int)nread);
-        close_sock(c);
+        sock_failed(c, s, 0, (int)nread);
         return;
     }
-    c->in_len += (size_t)nread;
+    s->in_len += (uint32_t)nread;
     size_t off = 0;
-    while (c->sock == s && off < c->in_len) {
+    while (!s->closing && off < s->in_len) {
         fmq_packet_t p;
         fmq_err_t err;
         fmq_decode_opts_t o = {c->o.version, 0};
-        int n = fmq_decode(c->in + off, c->in_len - off, &o, &p, &err);
+        int n = fmq_decode(s->in + off, s->in_len - off, &o, &p, &err);
         if (n == FMQ_NEED_MORE)
             break;
         if (n < 0) {
-            if (c->state == FCL_CONNECTED && c->o.version == FMQ_V5) {
+            if (s->connected && c->o.version == FMQ_V5) {
                 fmq_packet_t d = {.type = FMQ_DISCONNECT};
                 d.disconnect.reason = err.reason;
-                send_packet(c, &d);
+                send_packet_on(c, s, &d);
             }
-            set_info(c, false, err.reason, 0);
-            close_sock(c);
+            sock_failed(c, s, err.reason, 0);
             return;
         }
-        handle(c, &p); /* may close the socket or free the client */
+        handle(c, s, &p); /* may close the socket or free the client */
         off += (size_t)n;
     }
-    if (c->sock != s)
-        return; /* close_sock released the input */
-    memmove(c->in, c->in + off, c->in_len - off);
-    c->in_len -= off;
-    if (c->in_len == 0)
-        release_input(c); /* an idle client keeps no buffer */
+    if (s->closing)
+        return; /* closing released the input */
+    memmove(s->in, s->in + off, s->in_len - off);
+    s->in_len -= (uint32_t)off;
+    if (s->in_len == 0)
+        release_input(s); /* an idle client keeps no buffer */
 }
 
 /* ---- connection lifecycle ---- */
@@ -778,6 +873,7 @@ static void on_sock_closed(uv_handle_t *h)
 {
     sock_t *s = h->data;
     fcl_client_t *c = s->c;
+    free(s->in);
     free(s);
     if (c) {
         c->handles_open--;
@@ -815,19 +911,29 @@ static void on_timer(uv_timer_t *t)
         set_info(c, false, 0, UV_ETIMEDOUT);
         close_sock(c);
         break;
-    case FCL_CONNECTED:
-        if (c->ping_outstanding) { /* no PINGRESP within a keep alive */
-            set_info(c, false, FMQ_RC_KEEP_ALIVE_TIMEOUT, UV_ETIMEDOUT);
-            close_sock(c);
-            return;
+    case FCL_CONNECTED: {
+        uint64_t now = uv_now(c->loop);
+        if (c->old && now >= c->old_deadline_ms) {
+            /* The server never ended the connection it handed over. */
+            close_old(c, false, 0, UV_ETIMEDOUT);
+            if (c->state != FCL_CONNECTED)
+                return; /* the callback stopped or freed us */
         }
-        if (uv_now(c->loop) >= c->last_tx_ms + (uint64_t)c->keep_alive * 1000) {
-            fmq_packet_t p = {.type = FMQ_PINGREQ};
-            send_packet(c, &p);
-            c->ping_outstanding = true;
+        if (now >= c->ka_due_ms) {
+            if (c->ping_outstanding) { /* no PINGRESP within a keep alive */
+                set_info(c, false, FMQ_RC_KEEP_ALIVE_TIMEOUT, UV_ETIMEDOUT);
+                close_sock(c);
+                return;
+            }
+            if (now >= c->last_tx_ms + (uint64_t)c->keep_alive * 1000) {
+                fmq_packet_t p = {.type = FMQ_PINGREQ};
+                send_packet(c, &p);
+                c->ping_outstanding = true;
+            }
         }
         arm_keepalive(c);
         break;
+    }
     default:
         break;
     }
@@ -869,11 +975,49 @@ static void follow_reference(fcl_client_t *c, const char *ref)
     }
 }
 
+/* The new connection of a takeover failed before its CONNACK while the old
+ * one is still up: the client stays where it was. */
+static void revert_takeover(fcl_client_t *c, fcl_disconnect_info_t info)
+{
+    c->sock = c->old;
+    c->old = NULL;
+    free(c->ref_host);
+    c->ref_host = c->tk_prev_host;
+    c->tk_prev_host = NULL;
+    c->target_port = c->tk_prev_port;
+    c->tk_active = false;
+    c->state = FCL_CONNECTED;
+    c->ping_outstanding = false;
+    uv_timer_stop(&c->timer);
+    arm_keepalive(c);
+    info.takeover = true;
+    info.will_reconnect = false;
+    info.server_reference = c->server_ref;
+    CB(c, on_disconnect, &info);
+    free(c->server_ref);
+    c->server_ref = NULL;
+    pump(c);
+}
+
 /* The socket is gone (or never was): tell the user, then reconnect or stop. */
 static void schedule_or_close(fcl_client_t *c)
 {
     fcl_disconnect_info_t info = c->pending_info;
     c->pending_info = (fcl_disconnect_info_t){0};
+    if (c->tk_active) {
+        if (c->old && !c->final_drop && !c->freed && c->state != FCL_CLOSED) {
+            revert_takeover(c, info);
+            return;
+        }
+        /* The old connection is gone too: the new address stays, the
+         * policy decides. */
+        info.takeover = true;
+        c->tk_active = false;
+        free(c->tk_prev_host);
+        c->tk_prev_host = NULL;
+    }
+    if (c->old) /* the live connection failed within the old one's grace */
+        close_old(c, false, 0, 0);
     const fcl_reconnect_policy_t *r = &c->o.reconnect;
     bool takeover = info.by_server && info.reason == FMQ_RC_SESSION_TAKEN_OVER;
     bool moved = info.by_server &&
@@ -898,16 +1042,25 @@ static void schedule_or_close(fcl_client_t *c)
     c->server_ref = NULL;
 }
 
+/* Lets go of a socket: nothing is read from it any more; the memory goes
+ * in its close callback. */
+static void sock_close(fcl_client_t *c, sock_t *s)
+{
+    (void)c;
+    s->closing = true;
+    release_input(s);
+    uv_close((uv_handle_t *)&s->tcp, on_sock_closed);
+}
+
 static void close_sock(fcl_client_t *c)
 {
     sock_t *s = c->sock;
     if (!s)
         return;
     flush_now(c); /* a DISCONNECT we just encoded still goes out */
-    c->pending_info.was_connected = c->state == FCL_CONNECTED;
+    c->pending_info.was_connected = s->connected;
     c->sock = NULL;
-    release_input(c);
-    uv_close((uv_handle_t *)&s->tcp, on_sock_closed);
+    sock_close(c, s);
     schedule_or_close(c);
 }
 
@@ -925,7 +1078,7 @@ static void on_connected(uv_connect_t *req, int status)
     uv_tcp_nodelay(&s->tcp, 1);
     fmq_packet_t p = {.type = FMQ_CONNECT};
     fmq_connect_t *k = &p.connect;
-    k->clean_start = c->o.clean_start;
+    k->clean_start = c->o.clean_start && !c->tk_active; /* a takeover wants the session */
     k->keep_alive = c->o.keep_alive;
     k->client_id = fmq_cstr(fcl_client_id(c));
     if (c->o.username) {
@@ -1026,6 +1179,33 @@ static int connect_now(fcl_client_t *c)
     return 0;
 }
 
+int fcl_client_takeover(fcl_client_t *c, const char *host, uint16_t port)
+{
+    if (c->freed || c->state != FCL_CONNECTED || !c->sock)
+        return c->tk_active ? UV_EALREADY : UV_ENOTCONN;
+    if (c->old)
+        return UV_EALREADY; /* the last one's old socket is still in its grace */
+    struct sockaddr_storage addr;
+    int rc = host && strchr(host, ':') ? uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr)
+             : host                    ? uv_ip4_addr(host, port, (struct sockaddr_in *)&addr)
+                                       : UV_EINVAL;
+    char *h = rc == 0 ? dup_str(host) : NULL;
+    if (rc != 0 || !h)
+        return rc != 0 ? UV_EINVAL : UV_ENOMEM;
+    flush_now(c); /* what is encoded belongs to the old connection */
+    c->old = c->sock;
+    c->sock = NULL;
+    c->tk_active = true;
+    c->tk_prev_host = c->ref_host;
+    c->tk_prev_port = c->target_port;
+    c->ref_host = h;
+    c->target_port = port;
+    c->ping_outstanding = false;
+    uv_timer_stop(&c->timer);
+    /* Failures come back through schedule_or_close, which reverts. */
+    return connect_now(c);
+}
+
 int fcl_client_start(fcl_client_t *c)
 {
     if (c->freed || (c->state != FCL_IDLE && c->state != FCL_CLOSED))
@@ -1037,6 +1217,15 @@ int fcl_client_start(fcl_client_t *c)
 
 void fcl_client_stop(fcl_client_t *c, uint8_t reason)
 {
+    c->final_drop = true;
+    if (c->old) {
+        if (c->tk_active) { /* still the live connection */
+            fmq_packet_t p = {.type = FMQ_DISCONNECT};
+            p.disconnect.reason = reason;
+            send_packet_on(c, c->old, &p);
+        }
+        close_old(c, false, 0, 0);
+    }
     if (c->state == FCL_CONNECTED) {
         fmq_packet_t p = {.type = FMQ_DISCONNECT};
         p.disconnect.reason = reason;
@@ -1053,6 +1242,12 @@ void fcl_client_drop(fcl_client_t *c, bool final)
 {
     c->final_drop = final;
     c->out_len = 0; /* a crash sends nothing more */
+    if (c->old) {   /* a crash ends both connections: no going back to the old one */
+        c->tk_active = false;
+        free(c->tk_prev_host);
+        c->tk_prev_host = NULL;
+        close_old(c, false, 0, 0);
+    }
     if (c->sock) {
         close_sock(c);
     } else if (final) {
@@ -1067,12 +1262,15 @@ void fcl_client_free(fcl_client_t *c)
         return;
     c->freed = true;
     c->state = FCL_CLOSED;
-    if (c->sock) {
-        c->sock->c = NULL; /* its close callback must not touch us */
-        uv_close((uv_handle_t *)&c->sock->tcp, on_sock_closed);
-        c->sock = NULL;
+    sock_t *socks[2] = {c->sock, c->old};
+    for (int i = 0; i < 2; i++) {
+        if (!socks[i])
+            continue;
+        socks[i]->c = NULL; /* its close callback must not touch us */
+        sock_close(c, socks[i]);
         c->handles_open--;
     }
+    c->sock = c->old = NULL;
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
     uv_close((uv_handle_t *)&c->flush, on_handle_closed);
 }

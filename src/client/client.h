@@ -54,6 +54,14 @@ typedef struct fcl_disconnect_info {
     bool will_reconnect; /* the policy schedules another attempt */
     uint32_t delay_ms;   /* ...after this many milliseconds */
     const char *server_reference; /* from the DISCONNECT/CONNACK, or NULL */
+    /* This ended one of the two connections of a live takeover
+     * (fcl_client_takeover). was_connected: the old connection, whose end
+     * (normally the server's DISCONNECT 0x8E) is not final, the client goes
+     * on over the new one (will_reconnect is true, delay 0). !was_connected:
+     * the new connection failed before its CONNACK 0; the client goes on
+     * over the old one when that is still up (state FCL_CONNECTED,
+     * will_reconnect false), else by the policy, as after any failure. */
+    bool takeover;
 } fcl_disconnect_info_t;
 
 typedef struct fcl_message {
@@ -121,6 +129,29 @@ fcl_client_t *fcl_client_new(uv_loop_t *loop, const fcl_opts_t *o);
 /* Connects (and keeps reconnecting as the policy says). 0 or a libuv error;
  * a failed first attempt is also reported through on_disconnect. */
 int fcl_client_start(fcl_client_t *c);
+/*
+ * Live takeover: while connected, opens a second connection to host:port
+ * (numeric) with the same client id, Clean Start 0 and the same Session
+ * Expiry, as a client moving to another node of a cluster does. The server
+ * hands the session over and ends the old connection with DISCONNECT 0x8E;
+ * that end is reported (on_disconnect, `takeover` set) but is not final.
+ * Until the new CONNACK the old connection still carries what the server
+ * sends (messages, acknowledgements, answered on it); new QoS 1/2 publishes
+ * wait in the queue (state FCL_CONNECTING; QoS 0 is refused). On CONNACK 0
+ * on_connect reports Session Present; with it, every unacknowledged QoS 1/2
+ * message is resent on the new connection with DUP and its packet id
+ * (PUBREL for those past PUBREC), and the incoming QoS 2 ids awaiting PUBREL
+ * are kept, so the server can recognise resends both ways. From then on the
+ * old connection is only read for its DISCONNECT (closed after
+ * FCL_TAKEOVER_GRACE_MS without one, reported with UV_ETIMEDOUT). host:port
+ * becomes the client's address for later reconnects; when the new
+ * connection fails before its CONNACK, the client stays on the old one (if
+ * still up) and its address. Returns 0, UV_ENOTCONN when not connected,
+ * UV_EALREADY during a takeover, UV_EINVAL for a non-numeric host, or the
+ * libuv error of a failed start (then reported through on_disconnect too).
+ */
+#define FCL_TAKEOVER_GRACE_MS 3000
+int fcl_client_takeover(fcl_client_t *c, const char *host, uint16_t port);
 /* Sends DISCONNECT (reason, v5) when connected and closes; no reconnect. */
 void fcl_client_stop(fcl_client_t *c, uint8_t reason);
 /* Closes the socket without DISCONNECT, as a crash would (the policy still
@@ -153,6 +184,9 @@ fcl_state_t fcl_client_state(const fcl_client_t *c);
 const char *fcl_client_id(const fcl_client_t *c); /* assigned or configured; borrowed */
 uint32_t fcl_client_inflight(const fcl_client_t *c);
 uint32_t fcl_client_queued(const fcl_client_t *c);
+/* QoS 1/2 messages resent (PUBLISH with DUP, or PUBREL) on resumed
+ * sessions, reconnects and takeovers alike, since fcl_client_new. */
+uint32_t fcl_client_resent(const fcl_client_t *c);
 /* Bytes accepted but not yet handed to the kernel. */
 size_t fcl_client_pending_bytes(const fcl_client_t *c);
 /* The same plus what waits in the kernel's send queue (SIOCOUTQ): the

@@ -232,6 +232,77 @@ void th_broker_dump(const th_broker_t *b)
     fclose(f);
 }
 
+bool th_log_wait(const th_broker_t *b, const char *needle, int timeout_ms)
+{
+    uint64_t deadline = th_now_ms() + (uint64_t)timeout_ms;
+    do {
+        FILE *f = fopen(b->log, "r");
+        char line[512];
+        bool found = false;
+        while (f && !found && fgets(line, sizeof line, f))
+            found = strstr(line, needle) != NULL;
+        if (f)
+            fclose(f);
+        if (found)
+            return true;
+        usleep(20000);
+    } while (th_now_ms() < deadline);
+    return false;
+}
+
+int th_cluster_start(th_t *t, size_t n_peers, const char *const *extra)
+{
+    if (n_peers > TH_MAX_PEERS)
+        return -1;
+    size_t n = 1 + n_peers;
+    th_broker_t *nodes[1 + TH_MAX_PEERS] = {&t->broker, &t->peers[0], &t->peers[1]};
+    char seed[32];
+    snprintf(seed, sizeof seed, "127.0.0.1:%u", th_free_port());
+    for (size_t i = 0; i < n; i++) {
+        char name[8], listen[32];
+        snprintf(name, sizeof name, "n%zu", i + 1);
+        if (i == 0)
+            snprintf(listen, sizeof listen, "%s", seed);
+        else
+            snprintf(listen, sizeof listen, "127.0.0.1:%u", th_free_port());
+        const char *argv[32] = {"--node-name",     name, "--cluster-listen", listen,
+                                "--cluster-seeds", seed, "--cluster-secret", "th-cluster-secret"};
+        int k = 8;
+        for (int j = 0; extra && extra[j] && k < 31; j++)
+            argv[k++] = extra[j];
+        argv[k] = NULL;
+        if (th_broker_start(t, nodes[i], 0, argv) != 0)
+            return -1;
+    }
+    t->n_peers = n_peers;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < n; j++) {
+            char needle[32];
+            snprintf(needle, sizeof needle, "synced with n%zu ", j + 1);
+            if (i != j && !th_log_wait(nodes[i], needle, 10000)) {
+                fprintf(stderr, "cluster: n%zu did not sync with n%zu\n", i + 1, j + 1);
+                th_broker_dump(nodes[i]);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+void th_cluster_stop(th_t *t)
+{
+    th_broker_t *nodes[1 + TH_MAX_PEERS] = {&t->broker, &t->peers[0], &t->peers[1]};
+    for (size_t i = 0; i < 1 + t->n_peers; i++) {
+        if (!nodes[i]->pid)
+            continue;
+        int st = th_broker_stop(nodes[i], SIGTERM);
+        CHECK(t, WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    if (t->failed)
+        for (size_t i = 0; i < 1 + t->n_peers; i++)
+            th_broker_dump(nodes[i]);
+}
+
 static void on_tick(uv_timer_t *h)
 {
     (void)h; /* only wakes uv_run(UV_RUN_ONCE) up */

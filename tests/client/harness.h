@@ -21,9 +21,13 @@ typedef struct th_broker {
     char log[128];
 } th_broker_t;
 
+#define TH_MAX_PEERS 2
+
 typedef struct th {
     int passed, failed;
-    th_broker_t broker;  /* the test program's broker, when it uses one */
+    th_broker_t broker; /* the test program's broker, when it uses one (node n1 of a cluster) */
+    th_broker_t peers[TH_MAX_PEERS]; /* the other nodes of a cluster: n2, n3 */
+    size_t n_peers;
     const char *ferrymq; /* the broker binary (argv[1]) */
     char dir[64];        /* scratch directory: broker logs and data */
     const char *current; /* name of the running test, for failure messages */
@@ -66,6 +70,15 @@ int th_broker_start(th_t *t, th_broker_t *b, uint16_t port, const char *const *e
 int th_broker_stop(th_broker_t *b, int sig);
 /* Prints the broker log to stderr (after a failure). */
 void th_broker_dump(const th_broker_t *b);
+/* Waits until the broker's log contains `needle`; true when it did. */
+bool th_log_wait(const th_broker_t *b, const char *needle, int timeout_ms);
+/* Starts a cluster of 1 + n_peers nodes (n1 in t->broker, the others in
+ * t->peers), each with `extra` flags, on free ports, seeded by n1, and waits
+ * until every node has synced with every other. 0, or -1 with a message. */
+int th_cluster_start(th_t *t, size_t n_peers, const char *const *extra);
+/* Stops every node with SIGTERM and checks each exits 0; dumps the logs
+ * when anything failed. */
+void th_cluster_stop(th_t *t);
 
 /* Runs the loop until *v >= want or timeout_ms; true when reached. */
 bool th_wait_int(uv_loop_t *loop, const int *v, int want, int timeout_ms);
