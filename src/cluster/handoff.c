@@ -295,6 +295,10 @@ static void give_away(fc_cluster_t *cl, fb_session_t *s, fc_link_t *to, uint64_t
     }
     send_session(to, FC_SESS_DATA, 0, stamp, id, blob, len);
     free(blob);
+    /* The send failed the link (its peer_down has run): nothing left, the
+     * session stays here; a stub would point at a link about to be freed. */
+    if (to->state != L_UP)
+        return;
     cl->stats.sessions_shipped++;
     make_stub(cl, s, to, stamp);
 }
@@ -337,6 +341,15 @@ static void pending_resume(fc_cluster_t *cl, fc_pending_t *p)
     free(p);
 }
 
+/* The CONNECT waiting for (id, stamp), looked up again after a send: a
+ * send can fail the link, and its peer_down resumes what waited on it. */
+static void pending_resume_stamp(fc_cluster_t *cl, fmq_bytes_t id, uint64_t stamp)
+{
+    fc_pending_t *p = pending_find(cl, id);
+    if (p && p->stamp == stamp)
+        pending_resume(cl, p);
+}
+
 bool fc__connect(void *ctx, fb_conn_t *c, fmq_bytes_t id, bool clean_start, fb_session_t *have)
 {
     fc_cluster_t *cl = ctx;
@@ -354,7 +367,7 @@ bool fc__connect(void *ctx, fb_conn_t *c, fmq_bytes_t id, bool clean_start, fb_s
     uint64_t stamp = new_stamp(cl, o ? o->stamp : 0);
     owner_set(cl, id, NULL, stamp);
     broadcast_claim(cl, id, stamp, want ? FC_CLAIM_WANT_SESSION : 0);
-    if (!want)
+    if (!want || holder->state != L_UP) /* the broadcast can fail the holder's link */
         return false;
     fc_pending_t *p = malloc(sizeof *p + id.len);
     if (!p)
@@ -479,7 +492,7 @@ int fc__on_session(fc_link_t *l, const fc_frame_t *f)
         fb_session_free(s);
         send_ack(l, false, stamp, id);
         if (p)
-            pending_resume(cl, p);
+            pending_resume_stamp(cl, id, stamp);
         return 0;
     }
     if (f->session.flags & FC_SESSF_MIGRATE) {
@@ -492,7 +505,8 @@ int fc__on_session(fc_link_t *l, const fc_frame_t *f)
         send_ack(l, true, stamp, id);
         fc_owner_t *o = owner_get(cl, id);
         if (ok && !(o && o->peer && o->peer != l && o->stamp > stamp)) {
-            uint64_t mine = new_stamp(cl, stamp > (o ? o->stamp : 0) ? stamp : o->stamp);
+            uint64_t have = o ? o->stamp : 0; /* stamp 0 with no owner: no o to read */
+            uint64_t mine = new_stamp(cl, stamp > have ? stamp : have);
             owner_set(cl, id, NULL, mine);
             broadcast_claim(cl, id, mine, 0);
         }
@@ -502,7 +516,7 @@ int fc__on_session(fc_link_t *l, const fc_frame_t *f)
     if (p) {
         bool ok = install(cl, s);
         send_ack(l, ok, stamp, id);
-        pending_resume(cl, p);
+        pending_resume_stamp(cl, id, stamp);
         return 0;
     }
     /* Nobody waits for it here: the CONNECT went away, or lost a race. */
@@ -547,7 +561,12 @@ static void restore(fc_cluster_t *cl, fc_stub_t *st)
     memcpy(idbuf, st->s->client_id, idlen);
     idbuf[idlen] = 0;
     fmq_bytes_t id = {(const uint8_t *)idbuf, idlen};
+    /* Forgotten first (this record with the rest): the install below frees
+     * the stub session, and only while the cluster is plugged in (not in
+     * fc_cluster_free) does that come back through forget(). */
+    fb_session_t *stub = st->s;
     st->done = NULL;
+    forget(cl, stub);
     if (s && fb_broker_session_install(cl->b, s) == 0) { /* replaces the stub */
         uint64_t stamp = new_stamp(cl, 0);
         owner_set(cl, id, NULL, stamp);
@@ -555,6 +574,7 @@ static void restore(fc_cluster_t *cl, fc_stub_t *st)
     } else {
         FB_ERROR("cluster: session %s could not be restored after a failed migration: %s",
                  idbuf, why ? why : "out of memory");
+        fb_broker_session_drop(cl->b, stub); /* nothing forwards for it any more */
     }
     if (done)
         done(dctx, id, to, -1);
@@ -679,7 +699,7 @@ void fc__handoff_peer_down(fc_link_t *l)
         if (st->to != l)
             continue;
         if (st->blob) {
-            restore(cl, st); /* frees st through forget() */
+            restore(cl, st); /* frees st */
             next = cl->stubs;
         } else {
             st->to = NULL; /* the tick removes it */
@@ -785,6 +805,11 @@ int fc_cluster_migrate(fc_cluster_t *cl, fmq_bytes_t client_id, const char *node
         return -1;
     }
     send_session(to, FC_SESS_DATA, FC_SESSF_MIGRATE, stamp, client_id, blob, len);
+    if (to->state != L_UP) { /* the send failed the link: nothing moved */
+        free(blob);
+        *why = "the link to that node failed";
+        return -1;
+    }
     cl->stats.sessions_shipped++;
     owner_set(cl, client_id, to, stamp);
     fc_stub_t *st = make_stub(cl, s, to, stamp);

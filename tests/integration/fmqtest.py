@@ -11,6 +11,8 @@ Everything here talks to a real ferrymq process over 127.0.0.1 only:
 - MosquittoSub / mosquitto_pub: Debian's mosquitto-clients.
 - BrokerTest: a unittest.TestCase whose every test gets its own broker;
   main() runs a file's tests and prints the broker log of each failed test.
+- ClusterNode, Cluster, ClusterTest: the same for several nodes acting as
+  one broker (see "the cluster" below and README.md).
 
 Every wait is bounded by a deadline; nothing here asserts timings beyond
 generous timeouts.
@@ -307,6 +309,7 @@ def disconnect(reason=None, properties=(), version=5):
 
 
 PINGREQ = b"\xc0\x00"
+ack_packet = ack  # Raw has methods named ack_*
 
 # -------------------------------------------------------- decoding replies
 
@@ -625,6 +628,44 @@ class Raw:
             rel = self.expect(PT_PUBREL)
             assert rel.packet_id == p.packet_id, rel
             self.send(ack(PT_PUBCOMP, p.packet_id, version=self.version))
+
+    def collect(self, n=None, timeout=WAIT, ack=True):
+        """PUBLISHes received (pending first) until n of them (None: until
+        timeout or close), acknowledging each as it comes when ack is set
+        (QoS 2 flows may interleave: PUBREC at once, PUBCOMP on PUBREL).
+        Fewer than n when the time runs out or the connection closes."""
+        out = []
+        while self.pending and (n is None or len(out) < n):
+            p = self.pending.pop(0)
+            out.append(p)
+            if ack:
+                self._ack_first(p)
+        deadline = time.monotonic() + timeout
+        for _ in range(100000):
+            if n is not None and len(out) >= n:
+                break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                p = self.recv(left)
+            except (TimeoutError, Closed):
+                break
+            if p.type == PT_PUBLISH:
+                out.append(p)
+                if ack:
+                    self._ack_first(p)
+            elif p.type == PT_PUBREL and ack:
+                self.send(ack_packet(PT_PUBCOMP, p.packet_id, version=self.version))
+            elif p.type not in (PT_PINGRESP, PT_PUBREL):
+                raise AssertionError("expected PUBLISH, got %r" % p)
+        return out
+
+    def _ack_first(self, p):
+        if p.qos == 1:
+            self.send(ack_packet(PT_PUBACK, p.packet_id, version=self.version))
+        elif p.qos == 2:
+            self.send(ack_packet(PT_PUBREC, p.packet_id, version=self.version))
 
     def ping(self):
         """PINGREQ -> PINGRESP: proves the connection is served."""
@@ -991,3 +1032,407 @@ def _flatten(suite):
             yield from _flatten(t)
         else:
             yield t
+
+# ------------------------------------------------------------- the cluster
+#
+# Several ferrymq processes acting as one broker. Each ClusterNode has a
+# client port and a cluster port (both free loopback ports, kept across a
+# restart) and a node name; Cluster starts n1..nN seeded with n1's cluster
+# address and waits for the full mesh; ClusterTest is the base class of the
+# test_cluster*.py files (one cluster per test).
+
+CLUSTER_SECRET = "fmq-it-secret"
+
+
+class ClusterNode(Broker):
+    """One ferrymq process in a cluster. args are extra flags; the cluster
+    flags come from the keywords (None: the broker's default)."""
+
+    def __init__(self, name, *args, secret=CLUSTER_SECRET, seeds=(), cluster_name=None,
+                 protocol_max=None, log_level="debug"):
+        super().__init__(*args, log_level=log_level)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir = tempfile.mkdtemp(prefix="fmq-it-%s-" % name)
+        self.log_path = os.path.join(self.dir, "ferrymq.log")
+        self.name = name
+        self.secret = secret
+        self.seeds = list(seeds)
+        self.cluster_name = cluster_name
+        self.protocol_max = protocol_max
+        self.cluster_port = None
+        self.killed = False  # SIGKILL sent by the test
+        self.self_seed = False  # also seeded with its own cluster address
+
+    @property
+    def cluster_addr(self):
+        return "%s:%d" % (HOST, self.cluster_port)
+
+    def reserve_ports(self):
+        """Picks the ports now (e.g. to seed other nodes with this one's
+        cluster address before it starts)."""
+        if self.port is None:
+            self.port = free_port()
+        if self.cluster_port is None:
+            self.cluster_port = free_port()
+        return self
+
+    def _command(self):
+        cmd = WRAPPER + [FERRYMQ, "--node-name", self.name,
+                         "--listen", "%s:%d" % (HOST, self.port),
+                         "--cluster-listen", self.cluster_addr,
+                         "--log-level", self.log_level,
+                         "--data-dir", os.path.join(self.dir, "data")]
+        if self.secret is not None:
+            cmd += ["--cluster-secret", self.secret]
+        seeds = ([self.cluster_addr] if self.self_seed else []) + list(self.seeds)
+        if seeds:
+            cmd += ["--cluster-seeds", ",".join(seeds)]
+        if self.cluster_name is not None:
+            cmd += ["--cluster-name", self.cluster_name]
+        if self.protocol_max is not None:
+            cmd += ["--cluster-protocol-max", str(self.protocol_max)]
+        return cmd + self.args
+
+    def start(self, fixed_ports=False):
+        """Starts the process; waits until both ports are its own. Ports
+        picked before (reserve_ports, an earlier start) are kept; without
+        fixed_ports a failed start picks new ones and tries again."""
+        last = ""
+        for _attempt in range(3):
+            self.reserve_ports()
+            cmd = self._command()
+            log = open(self.log_path, "ab")
+            log.write(("$ %s\n" % " ".join(cmd)).encode())
+            log.flush()
+            since = log.tell()
+            env = {k: v for k, v in os.environ.items() if not k.startswith("FERRYMQ_")}
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT, env=env)
+            log.close()
+            self.stopped_rc = None
+            self.terminated = False
+            self.killed = False
+            paths = _logs.setdefault(_current_test[0], [])
+            if self.log_path not in paths:
+                paths.append(self.log_path)
+            mine = "listening on %s:%d " % (HOST, self.port)
+            deadline = time.monotonic() + WAIT * 2
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    break
+                if mine in self.log_since(since) and port_accepts(self.port):
+                    return self
+                time.sleep(0.05)
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(WAIT)
+            last = self.log_since(since)
+            if fixed_ports:
+                break
+            self.port = self.cluster_port = None
+        raise RuntimeError("ferrymq %s did not start listening:\n%s" % (self.name, last))
+
+    def kill(self):
+        """SIGKILL, and waits for the process to end."""
+        self.killed = True
+        if self.alive():
+            self.proc.kill()
+        self.proc.wait(WAIT)
+
+    def mark(self):
+        """The log's current length: a starting point for wait_log."""
+        try:
+            return os.path.getsize(self.log_path)
+        except OSError:
+            return 0
+
+    def log_since(self, since=0):
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(since)
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def wait_log(self, *texts, since=0, timeout=WAIT):
+        """Waits until one log line (written after `since`) contains every
+        one of texts; returns that line."""
+        deadline = time.monotonic() + timeout
+        for _ in range(100000):
+            for line in self.log_since(since).splitlines():
+                if all(t in line for t in texts):
+                    return line
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+        raise AssertionError("%s logged no line with %r within %.1f s; its log since then:\n%s"
+                             % (self.name, texts, timeout, self.log_since(since)[-6000:]))
+
+    def logged(self, *texts, since=0):
+        """The log lines (after `since`) that contain every one of texts."""
+        return [line for line in self.log_since(since).splitlines()
+                if all(t in line for t in texts)]
+
+
+class Cluster:
+    """n ClusterNodes n1..nN sharing a secret, all seeded with n1's cluster
+    address. args: extra flags for every node. Index nodes from 1
+    (cluster.node(1), or cluster[1])."""
+
+    def __init__(self, n=3, *args, secret=CLUSTER_SECRET):
+        self.args = tuple(args)
+        self.secret = secret
+        self.nodes = []
+        first = ClusterNode("n1", *self.args, secret=secret).reserve_ports()
+        first.self_seed = True
+        self.nodes.append(first)
+        for i in range(2, n + 1):
+            self.nodes.append(ClusterNode("n%d" % i, *self.args, secret=secret,
+                                          seeds=[first.cluster_addr]))
+        self._sync_seq = 0
+
+    def node(self, i):
+        """Node i (1-based), or i itself when it is a node already."""
+        if isinstance(i, ClusterNode):
+            return i
+        return self.nodes[i - 1]
+
+    __getitem__ = node
+
+    def port(self, i):
+        return self.node(i).port
+
+    def marks(self):
+        return {n.name: n.mark() for n in self.nodes}
+
+    def start(self, wait=True):
+        """Starts every node (n1 first), then waits for the mesh."""
+        marks = self.marks()
+        first = self.nodes[0]
+        if not first.alive():
+            first.start()
+        for n in self.nodes[1:]:
+            n.seeds = [first.cluster_addr]
+            n.start()
+        if wait:
+            self.wait_mesh(self.nodes, marks)
+        return self
+
+    def wait_mesh(self, nodes=None, marks=None, timeout=WAIT * 2):
+        """Waits until each of nodes logged "synced with" every other one
+        (after marks: {name: log offset})."""
+        nodes = [self.node(n) for n in (nodes or self.nodes)]
+        marks = marks or {}
+        deadline = time.monotonic() + timeout
+        for a in nodes:
+            for b in nodes:
+                if a is not b:
+                    a.wait_log("cluster: synced with %s in " % b.name,
+                               since=marks.get(a.name, 0),
+                               timeout=max(0.1, deadline - time.monotonic()))
+
+    def wait_joined(self, node, marks=None, timeout=WAIT * 2):
+        """Waits until node and every other running node logged "synced
+        with" each other (after marks: {name: log offset})."""
+        node = self.node(node)
+        marks = marks or {}
+        deadline = time.monotonic() + timeout
+        for other in self.nodes:
+            if other is node or not other.alive():
+                continue
+            for a, b in ((node, other), (other, node)):
+                a.wait_log("cluster: synced with %s in " % b.name, since=marks.get(a.name, 0),
+                           timeout=max(0.1, deadline - time.monotonic()))
+
+    def start_extra(self, name, *args, secret=None, cluster_name=None, protocol_max=None,
+                    seeds=None, wait=True, common_args=True):
+        """Starts one more node (flags of its own: args and the keywords;
+        secret None: the cluster's). With wait, returns once it and every
+        running node are synced with each other."""
+        seeds = seeds if seeds is not None else [self.nodes[0].cluster_addr]
+        node = ClusterNode(name, *((self.args if common_args else ()) + tuple(args)),
+                           secret=self.secret if secret is None else secret, seeds=seeds,
+                           cluster_name=cluster_name, protocol_max=protocol_max)
+        marks = self.marks()
+        self.nodes.append(node)
+        node.start()
+        if wait:
+            self.wait_joined(node, marks)
+        return node
+
+    def kill(self, i):
+        """SIGKILL."""
+        self.node(i).kill()
+
+    def stop(self, i, timeout=WAIT):
+        """SIGTERM; the exit status (None when it did not exit in time)."""
+        return self.node(i).stop(timeout)
+
+    def restart(self, i, wait=True):
+        """Starts a killed or stopped node again on the same ports; with
+        wait, returns once it and every running node are synced again."""
+        node = self.node(i)
+        marks = self.marks()
+        node.start(fixed_ports=True)
+        if wait:
+            self.wait_joined(node, marks)
+        return node
+
+    def sync(self, sub, pub, timeout=WAIT * 2):
+        """A barrier between two nodes: a client on node sub subscribes to
+        a fresh "$sync/..." topic (QoS 1) and a client on node pub publishes
+        to it until it gets PUBACK 0x00 (a route) and the message reaches
+        the subscriber. After it, pub has applied every route sub announced
+        before, and sub everything pub sent it before (retained messages,
+        routes), links being ordered. '$' topics: no '#' or '+' filter of a
+        test sees the markers."""
+        a, b = self.node(sub), self.node(pub)
+        if a is b:
+            return
+        self._sync_seq += 1
+        topic = "$sync/%s-%s/%d" % (a.name, b.name, self._sync_seq)
+        s = Raw(a.port)
+        p = Raw(b.port)
+        try:
+            assert s.connect("sync-s-%d" % self._sync_seq).reason == 0
+            assert s.subscribe([(topic, 1)]).codes == [1]
+            assert p.connect("sync-p-%d" % self._sync_seq).reason == 0
+            deadline = time.monotonic() + timeout
+            pid = 0
+            for _ in range(100000):
+                pid = pid % 65535 + 1
+                r = p.publish(topic, b"sync", 1, packet_id=pid)
+                if r.reason == 0:
+                    break
+                if r.reason != 0x10 or time.monotonic() > deadline:
+                    raise AssertionError("sync %s -> %s: PUBACK %r" % (b.name, a.name, r))
+                time.sleep(0.05)
+            m = s.expect(PT_PUBLISH, max(0.1, deadline - time.monotonic()))
+            assert m.topic == topic, m
+            s.ack_publish(m)
+            s.send(disconnect(0))
+            p.send(disconnect(0))
+        finally:
+            s.close()
+            p.close()
+
+    def sync_all(self, nodes=None):
+        """sync() between every ordered pair of (running) nodes."""
+        nodes = [self.node(n) for n in (nodes or [n for n in self.nodes if n.alive()])]
+        for a in nodes:
+            for b in nodes:
+                if a is not b:
+                    self.sync(a, b)
+
+    def stop_all(self):
+        """SIGTERM to every running node (at once), then their statuses:
+        [(node, status or None)] for the nodes the test did not kill."""
+        for n in self.nodes:
+            if n.proc is not None and not n.killed:
+                n.terminate()
+        out = []
+        for n in self.nodes:
+            if n.proc is None or n.killed:
+                continue
+            if n.stopped_rc is None:  # not stop(): one SIGTERM only
+                rc = n.wait_exit(WAIT)
+                if rc is None:
+                    n.proc.kill()
+                    n.proc.wait(WAIT)
+                n.stopped_rc = rc
+            out.append((n, n.stopped_rc))
+        return out
+
+
+def cluster_setup(nodes=3, args=(), start=True):
+    """Decorator: a test's cluster (node count, extra flags for every node,
+    whether setUp starts it)."""
+    def wrap(fn):
+        fn.cluster_setup = dict(nodes=nodes, args=tuple(args), start=start)
+        return fn
+    return wrap
+
+
+class ClusterTest(unittest.TestCase):
+    """Each test gets its own cluster (self.cluster, 3 nodes unless
+    @cluster_setup says otherwise); tearDown closes the test's clients and
+    checks that every node the test did not kill or stop itself is still
+    running and exits 0 on SIGTERM."""
+
+    default_args = ()
+
+    def setUp(self):
+        _current_test[0] = self.id()
+        cfg = getattr(getattr(self, self._testMethodName), "cluster_setup", {})
+        self.cluster = Cluster(cfg.get("nodes", 3),
+                               *(tuple(self.default_args) + cfg.get("args", ())))
+        self._cleanups_clients = []
+        if cfg.get("start", True):
+            try:
+                self.cluster.start()
+            except BaseException:
+                self.cluster.stop_all()
+                raise
+
+    def tearDown(self):
+        for c in reversed(self._cleanups_clients):
+            try:
+                if isinstance(c, Paho):
+                    c.stop()
+                elif isinstance(c, MosquittoSub):
+                    c.kill()
+                else:
+                    c.close()
+            except Exception:
+                pass
+        died = [n for n in self.cluster.nodes
+                if n.proc is not None and not n.alive() and not n.terminated and not n.killed]
+        results = self.cluster.stop_all()
+        if died:
+            self.fail("ferrymq %s died during the test (status %s):\n%s"
+                      % (died[0].name, died[0].proc.returncode, died[0].log()[-20000:]))
+        for n, rc in results:
+            if rc != 0:
+                self.fail("ferrymq %s did not exit with status 0 within %.0f s of SIGTERM "
+                          "(status %s):\n%s" % (n.name, WAIT, rc, n.log()[-20000:]))
+
+    def node(self, i):
+        return self.cluster.node(i)
+
+    # client factories that tearDown cleans up; i: node index (1-based)
+    def raw(self, i, version=5):
+        c = Raw(self.cluster.port(i), version)
+        self._cleanups_clients.append(c)
+        return c
+
+    def raw_connected(self, i, client_id="", version=5, **kw):
+        c = self.raw(i, version)
+        a = c.connect(client_id, **kw)
+        self.assertEqual(a.reason, 0, "CONNACK refused on %s: %r" % (self.node(i).name, a))
+        return c
+
+    def paho(self, i, client_id="", version=5, **kw):
+        c = Paho(self.cluster.port(i), client_id, version, **kw)
+        self._cleanups_clients.append(c)
+        return c
+
+    def mosquitto_sub(self, i, topic, **kw):
+        c = MosquittoSub(self.cluster.port(i), topic, **kw)
+        self._cleanups_clients.append(c)
+        return c
+
+    def sync(self, sub, pub):
+        self.cluster.sync(sub, pub)
+
+    def assert_serves(self, i):
+        """Node i is alive and a new client can connect and ping."""
+        n = self.node(i)
+        self.assertTrue(n.alive(), "ferrymq %s died:\n%s" % (n.name, n.log()[-20000:]))
+        c = Raw(n.port, 5)
+        try:
+            a = c.connect("probe-%d" % time.monotonic_ns())
+            self.assertEqual(a.reason, 0)
+            c.ping()
+            c.send(disconnect(0))
+        finally:
+            c.close()
