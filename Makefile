@@ -66,6 +66,14 @@ clean:
 
 # The main job. Until the operator lands (issue 7): a single node under load,
 # restarted mid-run, measured by ferrybench (scripts/demo.sh).
+# The cluster benchmark: cross-node vs single-node throughput, convergence
+# with 100k routes (bench/cluster.sh, bench/README.md). Not run by CI.
+.PHONY: bench-cluster
+bench-cluster: deps
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j2 --target ferrymq ferrybench
+	bash bench/cluster.sh
+
 .PHONY: demo
 demo: deps
 	cmake --preset release >/dev/null
