@@ -53,6 +53,23 @@ static const char *link_label(const fc_link_t *l)
 
 /* ---- sending ---- */
 
+/* A send found the link broken: it closes now, but its peer goes down only
+ * when the network layer reports the close (fc_link_closed). Sends happen
+ * inside frame handlers and broker hooks (a route announced while a session
+ * is installed, a delivery forwarded in the middle of routing), which must
+ * not see routes, owners, stubs and waiting CONNECTs change under them. */
+static void link_broken(fc_link_t *l, const char *why)
+{
+    if (l->state == L_UP) {
+        FB_WARN("cluster: link to %s closed: %s", link_label(l), why);
+    } else {
+        FB_INFO("cluster: link to %s closed during the handshake: %s", link_label(l), why);
+    }
+    l->state = L_CLOSING;
+    if (l->tctx)
+        l->cl->ops->close(l->tctx);
+}
+
 int fc__send(fc_link_t *l, const fc_frame_t *f)
 {
     fc_cluster_t *cl = l->cl;
@@ -82,13 +99,13 @@ int fc__send(fc_link_t *l, const fc_frame_t *f)
         return -1;
     }
     if (cl->ops->backlog(l->tctx) + n > cl->cfg->cluster_link_buffer_limit) {
-        fc__link_fail(l, 0, "peer does not read fast enough (cluster_link_buffer_limit)");
+        link_broken(l, "peer does not read fast enough (cluster_link_buffer_limit)");
         return -1;
     }
     cl->stats.frames_out++;
     cl->stats.bytes_out += n;
     if (cl->ops->send(l->tctx, cl->scratch, n) != 0) {
-        fc__link_fail(l, 0, "write failed");
+        link_broken(l, "write failed");
         return -1;
     }
     return 0;
@@ -316,6 +333,17 @@ static void link_up(fc_link_t *l)
 {
     fc_cluster_t *cl = l->cl;
     fc_target_t *t = target_of_link(cl, l);
+    /* The same name with another incarnation: the node restarted, and its
+     * old link (perhaps to a frozen process) is stale now, not later. */
+    fc_link_t *old = fc__peer(cl, str_bytes(l->name));
+    if (old && old->incarnation != l->incarnation) {
+        fc_target_t *ot = target_of_link(cl, old);
+        if (ot)
+            ot->link = NULL;
+        peer_down(old, "restarted");
+        fc__link_fail(old, 0, "the node restarted");
+        old = NULL;
+    }
     /* Only the node with the smaller name dials a link that stays: both
      * ends apply the same rule, so two nodes never keep two links. */
     int order = strcmp(cl->name, l->name);
@@ -334,14 +362,9 @@ static void link_up(fc_link_t *l)
         cl->ops->close(l->tctx);
         return;
     }
-    fc_link_t *old = fc__peer(cl, str_bytes(l->name));
-    if (old) {
-        if (old->incarnation == l->incarnation) {
-            fc__link_fail(l, FC_ERR_DUPLICATE, "a link to this node is up already");
-            return;
-        }
-        peer_down(old, "restarted");
-        fc__link_fail(old, 0, "the node restarted");
+    if (fc__peer(cl, str_bytes(l->name))) {
+        fc__link_fail(l, FC_ERR_DUPLICATE, "a link to this node is up already");
+        return;
     }
     if (fb_map_put(cl->peers, l->name, strlen(l->name), l) != 0) {
         fc__link_fail(l, 0, "out of memory");
@@ -437,8 +460,9 @@ static int on_auth(fc_link_t *l, const fc_frame_t *f)
     compute_mac(cl, l->nonce, FC_NONCE_LEN, l->peer_nonce, l->peer_nonce_len, l->name, want);
     if (CRYPTO_memcmp(want, f->auth.mac.ptr, FC_MAC_LEN) != 0) {
         cl->stats.links_refused++;
-        FB_ERROR("cluster: refused node %s (%s): wrong cluster secret", l->name,
-                 l->cluster_addr);
+        FB_ERROR("cluster: refused node %s (%s): wrong cluster secret (its proof does not "
+                 "match this node's secret)",
+                 l->name, l->cluster_addr);
         fc__link_fail(l, FC_ERR_AUTH, "wrong cluster secret");
         return 0;
     }

@@ -15,6 +15,7 @@ typedef struct net_link net_link_t;
 struct fc_net {
     uv_loop_t *loop;
     fc_cluster_t *cl;
+    fb_broker_t *b;
     const fb_config_t *cfg;
     uv_tcp_t listener;
     bool listening;
@@ -229,6 +230,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     net_link_t *nl = s->data;
     if (nread > 0) {
+        /* Deliveries and expiry checks of forwarded messages use the
+         * broker's clocks: current ones, as for a client's read. */
+        fb_broker_set_clock(nl->n->b, fb_now_ms(), uv_now(nl->n->loop));
         fc_link_input(nl->l, (const uint8_t *)buf->base, (size_t)nread);
     } else if (nread < 0) {
         hard_close(nl);
@@ -362,6 +366,7 @@ static void on_tick(uv_timer_t *t)
 {
     fc_net_t *n = t->data;
     uint64_t now = uv_now(n->loop);
+    fb_broker_set_clock(n->b, fb_now_ms(), now);
     fc_cluster_tick(n->cl, now);
     for (net_link_t *nl = n->links, *next; nl; nl = next) {
         next = nl->next;
@@ -433,6 +438,7 @@ int fc_net_start(uv_loop_t *loop, fb_broker_t *b, const fb_config_t *cfg, fc_net
     }
     n->loop = loop;
     n->cfg = cfg;
+    n->b = b;
     char host[256], port[8];
     struct sockaddr_storage ss;
     if (!split_addr(cfg->cluster_listen, host, sizeof host, port, sizeof port) ||
