@@ -110,6 +110,7 @@ static void check_frames_equal(const fc_frame_t *a, const fc_frame_t *b, bool sa
         break;
     case FC_T_CLAIM:
     case FC_T_RELEASE:
+    case FC_T_STUB_END:
         SAME(claim.flags);
         SAME(claim.stamp);
         SAME_BYTES(claim.client_id);
@@ -233,6 +234,7 @@ static void walk_frame(const fc_frame_t *f, const uint8_t *frame, size_t size)
         break;
     case FC_T_CLAIM:
     case FC_T_RELEASE:
+    case FC_T_STUB_END:
         FUZZ_CHECK((f->claim.flags & ~3u) == 0, "claim flags 0x%02x", f->claim.flags);
         FUZZ_CHECK(f->type == FC_T_CLAIM || f->claim.flags == 0, "RELEASE with flags");
         check_inside(f->claim.client_id, body, len, "client_id");

@@ -20,7 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(HERE, "corpus", "fuzz_frame")
 
 HELLO, AUTH, ERROR, PING, PONG, MEMBERS, ROUTE_ADD, ROUTE_DEL = range(1, 9)
-SYNC_END, PUBLISH, CLAIM, RELEASE, SESSION, SESSION_ACK, DELIVER, LEAVE = range(9, 17)
+SYNC_END, PUBLISH, CLAIM, RELEASE, SESSION, SESSION_ACK, DELIVER, LEAVE, STUB_END = range(9, 18)
 
 # ---- wire primitives (big-endian) ----
 
@@ -111,18 +111,20 @@ def bodies(v):
         (DELIVER, str16("c2") + u8(2) + u8(1) + u8(0) + msg(v, flags=0x02)),
         (LEAVE, str16("bye!")),
         (LEAVE, str16("")),
+        (STUB_END, u64(262) + str16("cid")),
     ]
 
 
 NAMES = {HELLO: "hello", AUTH: "auth", ERROR: "error", PING: "ping", PONG: "pong",
          MEMBERS: "members", ROUTE_ADD: "route-add", ROUTE_DEL: "route-del",
          SYNC_END: "sync-end", PUBLISH: "publish", CLAIM: "claim", RELEASE: "release",
-         SESSION: "session", SESSION_ACK: "session-ack", DELIVER: "deliver", LEAVE: "leave"}
+         SESSION: "session", SESSION_ACK: "session-ack", DELIVER: "deliver", LEAVE: "leave",
+         STUB_END: "stub-end"}
 
 
 def all_seeds():
     seeds = {}
-    for v in (1, 2):
+    for v in (1, 2, 3):
         count = {}
         for ftype, body in bodies(v):
             count[ftype] = count.get(ftype, 0) + 1

@@ -66,8 +66,13 @@ typedef struct fb_cluster_ops {
     /* A delivery for a moved stub: send it on to where the session went. */
     void (*forward)(void *ctx, fb_session_t *s, fb_msg_t *m, uint8_t qos, bool retain,
                     const uint32_t *sub_ids, uint8_t n_sub_ids);
-    /* For a session with `dedup` set: true when m already reached it. */
-    bool (*seen)(void *ctx, fb_session_t *s, const fb_msg_t *m);
+    /* For a session with `dedup` set (it just arrived from another node):
+     * true when the cluster takes the delivery, because m already reached
+     * it (dropped) or because it must wait until the old node's forwarding
+     * ends, to keep the order (the cluster delivers it later with
+     * fb_deliver). */
+    bool (*handoff_filter)(void *ctx, fb_session_t *s, fb_msg_t *m, uint8_t granted,
+                           bool retain, const uint32_t *sub_ids, uint8_t n_sub_ids);
     /* A connection that was waiting (connect returned true) is gone. */
     void (*connect_cancel)(void *ctx, struct fb_conn *c);
 } fb_cluster_ops_t;

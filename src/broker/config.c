@@ -150,13 +150,13 @@ static const setting_t settings[] = {
             "a dead peer is retried this long, then forgotten"),
     ROW_U32(cluster_takeover_timeout_ms, 100, 600000, 5000,
             "how long a CONNECT waits for its session from another node"),
-    ROW_U32(cluster_handoff_linger_ms, 0, 600000, 5000,
+    ROW_U32(cluster_handoff_linger_ms, 0, 600000, 2000,
             "how long a node forwards messages for a session it handed to another"),
     ROW_U32(cluster_max_frame, 65536, 1073741824u, 268435456,
             "largest cluster frame, in bytes (a session moves in one frame)"),
     ROW_U32(cluster_link_buffer_limit, 1048576, 4294967295u, 1073741824u,
             "bytes queued to one peer before the link is cut as too slow"),
-    ROW_U32(cluster_protocol_max, 1, 2, 2,
+    ROW_U32(cluster_protocol_max, 1, 3, 3,
             "highest cluster protocol version spoken (lower it to test mixed releases)"),
 };
 

@@ -80,8 +80,9 @@ void fb_deliver(fb_broker_t *b, fb_session_t *s, fb_msg_t *m, uint8_t granted, b
         b->cluster->forward(b->cluster_ctx, s, m, qos, retain, sub_ids, n_sub_ids);
         return;
     }
-    if (s->dedup && b->cluster->seen(b->cluster_ctx, s, m))
-        return; /* reached it by two paths during a handoff */
+    if (s->dedup &&
+        b->cluster->handoff_filter(b->cluster_ctx, s, m, granted, retain, sub_ids, n_sub_ids))
+        return; /* a duplicate, or held back to keep the order during a handoff */
     fb_delivery_t d = {.msg = m, .qos = qos, .retain = retain, .n_sub_ids = n_sub_ids};
     if (qos == 0) {
         /* QoS 0 is not queued for offline sessions, nor piled up behind a

@@ -570,6 +570,8 @@ static int dispatch(fc_link_t *l, const fc_frame_t *f)
         return fc__on_deliver(l, f);
     case FC_T_LEAVE:
         return on_leave(l, f);
+    case FC_T_STUB_END:
+        return l->version >= 3 ? fc__on_stub_end(l, f) : -1;
     default:
         return -1;
     }
@@ -594,7 +596,10 @@ static int64_t process(fc_link_t *l, const uint8_t *buf, size_t len)
         }
         cl->stats.frames_in++;
         cl->stats.bytes_in += (uint64_t)n;
-        if (dispatch(l, &f) != 0) {
+        cl->cur_from = l;
+        int r = dispatch(l, &f);
+        cl->cur_from = NULL;
+        if (r != 0) {
             FB_WARN("cluster: unexpected %s frame from %s", fc_type_name(f.type), link_label(l));
             fc__link_fail(l, FC_ERR_PROTOCOL, "unexpected frame");
             return -1;
@@ -846,7 +851,7 @@ fc_cluster_t *fc_cluster_new(fb_broker_t *b, const fb_config_t *cfg, const fc_ne
         .connect = fc__connect,
         .session_gone = fc__session_gone,
         .forward = fc__forward,
-        .seen = fc__seen,
+        .handoff_filter = fc__handoff_filter,
         .connect_cancel = fc__connect_cancel,
     };
     b->cluster = &cl->hooks;

@@ -91,13 +91,29 @@ typedef struct fc_stub {
     struct fc_stub *next;
 } fc_stub_t;
 
-/* Recently delivered message ids of a session that just arrived. */
+/* A delivery held back during a handoff (see handoff.c). */
+typedef struct fc_held {
+    fb_msg_t *m;         /* one reference */
+    uint8_t granted;
+    bool retain;
+    uint8_t n_sub_ids;
+    uint32_t sub_ids[8];
+} fc_held_t;
+
+/* A session that just arrived: the ids of messages delivered to it (to
+ * drop second copies) and, while the old node still forwards, deliveries
+ * that came another way, held back so that they cannot overtake it. */
 typedef struct fc_dedup {
     fb_session_t *s;
+    fc_link_t *from;     /* the node it came from, whose stub forwards */
     uint64_t until_ms;
     uint64_t *ids;       /* open addressing, 0 = empty */
     uint32_t cap, n;
     bool full_logged;
+    bool holding;        /* until STUB_END from `from` (protocol >= 3) */
+    uint64_t hold_until_ms;
+    fc_held_t *held;
+    uint32_t n_held, cap_held;
     struct fc_dedup *next;
 } fc_dedup_t;
 
@@ -134,6 +150,7 @@ struct fc_cluster {
     fmq_bytes_t local_shared[8]; /* route.c: shared groups this node serves for it */
     uint16_t n_local_shared;
     bool leaving;
+    fc_link_t *cur_from;         /* the link whose frame is being handled, NULL otherwise */
     fc_stats_t stats;
 };
 
@@ -163,7 +180,9 @@ void fc__connect_cancel(void *ctx, fb_conn_t *c);
 void fc__session_gone(void *ctx, fb_session_t *s);
 void fc__forward(void *ctx, fb_session_t *s, fb_msg_t *m, uint8_t qos, bool retain,
                  const uint32_t *sub_ids, uint8_t n_sub_ids);
-bool fc__seen(void *ctx, fb_session_t *s, const fb_msg_t *m);
+bool fc__handoff_filter(void *ctx, fb_session_t *s, fb_msg_t *m, uint8_t granted, bool retain,
+                        const uint32_t *sub_ids, uint8_t n_sub_ids);
+int fc__on_stub_end(fc_link_t *l, const fc_frame_t *f);
 void fc__sync_claims(fc_link_t *l, uint32_t *n);
 int fc__on_claim(fc_link_t *l, const fc_frame_t *f);
 int fc__on_release(fc_link_t *l, const fc_frame_t *f);

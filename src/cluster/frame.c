@@ -240,6 +240,7 @@ static bool read_body(reader_t *r, uint8_t version, fc_frame_t *f)
             return refuse(r, "CLAIM flags other than bits 0-1 must be zero");
         return read_u64(r, &f->claim.stamp) && read_str16(r, &f->claim.client_id);
     case FC_T_RELEASE:
+    case FC_T_STUB_END:
         return read_u64(r, &f->claim.stamp) && read_str16(r, &f->claim.client_id);
     case FC_T_SESSION:
         return read_session(r, f);
@@ -442,6 +443,7 @@ static void put_body(writer_t *w, const fc_frame_t *f, uint8_t version)
         put_str16(w, f->claim.client_id);
         break;
     case FC_T_RELEASE:
+    case FC_T_STUB_END:
         put_be(w, f->claim.stamp, 8);
         put_str16(w, f->claim.client_id);
         break;
@@ -540,6 +542,7 @@ static bool encodable(const fc_frame_t *f)
         return (f->claim.flags & ~(FC_CLAIM_WANT_SESSION | FC_CLAIM_SYNC)) == 0 &&
                str16_ok(f->claim.client_id);
     case FC_T_RELEASE:
+    case FC_T_STUB_END:
         return str16_ok(f->claim.client_id);
     case FC_T_SESSION:
         return f->session.status <= FC_SESS_SUPERSEDED &&
@@ -595,6 +598,7 @@ const char *fc_type_name(uint8_t type)
         [FC_T_CLAIM] = "CLAIM",         [FC_T_RELEASE] = "RELEASE",
         [FC_T_SESSION] = "SESSION",     [FC_T_SESSION_ACK] = "SESSION_ACK",
         [FC_T_DELIVER] = "DELIVER",     [FC_T_LEAVE] = "LEAVE",
+        [FC_T_STUB_END] = "STUB_END",
     };
     return type <= FC_T_MAX_ && names[type] ? names[type] : "?";
 }

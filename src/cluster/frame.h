@@ -31,6 +31,7 @@
  *   DELIVER     str16 client_id, u8 qos, u8 retain (0/1), u8 n then n u32
  *               subscription ids, message
  *   LEAVE       str16 reason
+ *   STUB_END    u64 stamp, str16 client_id (version >= 3)
  *
  * "message" is: u8 flags (bits 0-1 QoS 0..2, bit 2 retain, bit 3
  * has_expiry, bit 4 deliver, bit 5 store_retained; bits 6-7 zero),
@@ -39,7 +40,8 @@
  *
  * Version 1 is the first release's protocol; version 2 adds msg_id (a
  * cluster-unique message id used to drop duplicates during a session
- * handoff). A link speaks min(both maxima); the encoder writes what the
+ * handoff); version 3 adds STUB_END (the old node of a handoff stops
+ * forwarding: the new one may deliver what it held back, in order). A link speaks min(both maxima); the encoder writes what the
  * given version has, the decoder reads what the header's version has.
  *
  * Decoded frames borrow slices of the input buffer (fmq_bytes_t); lists are
@@ -55,7 +57,7 @@
 #include <stdint.h>
 
 #define FC_PROTO_MIN 1
-#define FC_PROTO_MAX 2
+#define FC_PROTO_MAX 3
 #define FC_HEADER_LEN 8
 #define FC_MAC_LEN 32
 #define FC_NONCE_MIN 16
@@ -88,7 +90,8 @@ typedef enum {
     FC_T_SESSION_ACK = 14,
     FC_T_DELIVER = 15,
     FC_T_LEAVE = 16,
-    FC_T_MAX_ = 16
+    FC_T_STUB_END = 17,
+    FC_T_MAX_ = 17
 } fc_type_t;
 
 enum { /* ERROR codes */
@@ -169,7 +172,7 @@ typedef struct fc_frame {
             uint8_t flags;
             uint64_t stamp;
             fmq_bytes_t client_id;
-        } claim; /* CLAIM; RELEASE uses stamp and client_id */
+        } claim; /* CLAIM; RELEASE and STUB_END use stamp and client_id */
         struct {
             uint8_t status, flags;
             uint64_t stamp;

@@ -131,6 +131,17 @@ static fc_stub_t *stub_of(const fc_cluster_t *cl, const fb_session_t *s)
     return NULL;
 }
 
+/* The stub stops forwarding: the new node may deliver what it held. */
+static void send_stub_end(fc_stub_t *st)
+{
+    if (!st->to || st->to->state != L_UP || st->to->version < 3)
+        return;
+    fc_frame_t f = {.type = FC_T_STUB_END};
+    f.claim.stamp = st->stamp;
+    f.claim.client_id = (fmq_bytes_t){(const uint8_t *)st->s->client_id, st->s->id_len};
+    fc__send(st->to, &f);
+}
+
 static void stub_unlink(fc_cluster_t *cl, fc_stub_t *st)
 {
     for (fc_stub_t **pp = &cl->stubs; *pp; pp = &(*pp)->next)
@@ -150,8 +161,41 @@ static void dedup_unlink(fc_cluster_t *cl, fc_dedup_t *d)
             break;
         }
     d->s->dedup = false;
+    for (uint32_t i = 0; i < d->n_held; i++)
+        fb_msg_unref(d->held[i].m);
+    free(d->held);
     free(d->ids);
     free(d);
+}
+
+static fc_dedup_t *dedup_of(const fc_cluster_t *cl, const fb_session_t *s)
+{
+    for (fc_dedup_t *d = cl->dedups; d; d = d->next)
+        if (d->s == s)
+            return d;
+    return NULL;
+}
+
+/* The old node stopped forwarding (or will not say so): what was held
+ * back goes to the session now, in the order it came, second copies
+ * dropped. */
+static void dedup_release(fc_cluster_t *cl, fc_dedup_t *d)
+{
+    if (!d->holding)
+        return;
+    d->holding = false;
+    fc_held_t *held = d->held;
+    uint32_t n = d->n_held;
+    d->held = NULL;
+    d->n_held = d->cap_held = 0;
+    fb_session_t *s = d->s;
+    for (uint32_t i = 0; i < n; i++) {
+        if (fb_map_get(cl->b->sessions, s->client_id, s->id_len) == s && !s->moved)
+            fb_deliver(cl->b, s, held[i].m, held[i].granted, held[i].retain, held[i].sub_ids,
+                       held[i].n_sub_ids);
+        fb_msg_unref(held[i].m);
+    }
+    free(held);
 }
 
 /* The broker is about to free s: no record may keep its pointer. */
@@ -161,6 +205,7 @@ static void forget(fc_cluster_t *cl, fb_session_t *s)
     while ((st = stub_of(cl, s)) != NULL) {
         if (st->done) /* a migration whose stub goes before the answer */
             st->done(st->done_ctx, sid(s), st->to ? st->to->name : "?", -1);
+        send_stub_end(st);
         stub_unlink(cl, st);
     }
     for (fc_dedup_t *d = cl->dedups, *next; d; d = next) {
@@ -210,12 +255,20 @@ static bool dedup_insert(fc_dedup_t *d, uint64_t id)
     return false;
 }
 
-static void dedup_start(fc_cluster_t *cl, fb_session_t *s)
+static void dedup_start(fc_cluster_t *cl, fb_session_t *s, fc_link_t *from)
 {
     fc_dedup_t *d = calloc(1, sizeof *d);
     if (!d)
         return;
     d->s = s;
+    d->from = from;
+    /* A protocol 3 peer says when its stub stops forwarding; until then
+     * deliveries that come another way wait, so none overtakes one still
+     * on its way through the old node. Bounded in time if the word never
+     * comes. */
+    d->holding = from && from->version >= 3;
+    d->hold_until_ms =
+        cl->now_ms + cl->cfg->cluster_handoff_linger_ms + cl->cfg->cluster_takeover_timeout_ms;
     /* The stub forwards for the linger time; links can be late. */
     d->until_ms = cl->now_ms + 2u * cl->cfg->cluster_handoff_linger_ms + 1000u;
     for (uint32_t i = 0; i < s->n_inflight; i++)
@@ -227,19 +280,57 @@ static void dedup_start(fc_cluster_t *cl, fb_session_t *s)
     s->dedup = true;
 }
 
-bool fc__seen(void *ctx, fb_session_t *s, const fb_msg_t *m)
+#define HELD_MAX 100000 /* deliveries held per arriving session; past it, order gives way */
+
+bool fc__handoff_filter(void *ctx, fb_session_t *s, fb_msg_t *m, uint8_t granted, bool retain,
+                        const uint32_t *sub_ids, uint8_t n_sub_ids)
 {
     fc_cluster_t *cl = ctx;
-    for (fc_dedup_t *d = cl->dedups; d; d = d->next) {
-        if (d->s != s)
-            continue;
-        if (dedup_insert(d, m->id)) {
-            cl->stats.duplicates_dropped++;
+    fc_dedup_t *d = dedup_of(cl, s);
+    if (!d)
+        return false;
+    /* Retained messages sent on a SUBSCRIBE here are not part of the flow
+     * the old node forwards: they need not wait. */
+    bool on_subscribe = retain && !cl->cur_from;
+    if (d->holding && cl->cur_from != d->from && !on_subscribe) {
+        if (d->n_held < HELD_MAX && d->n_held == d->cap_held) {
+            uint32_t cap = d->cap_held ? d->cap_held * 2 : 16;
+            fc_held_t *h = realloc(d->held, cap * sizeof *h);
+            if (h) {
+                d->held = h;
+                d->cap_held = cap;
+            }
+        }
+        if (d->n_held < d->cap_held) {
+            fc_held_t *h = &d->held[d->n_held++];
+            h->m = fb_msg_ref(m);
+            h->granted = granted;
+            h->retain = retain;
+            h->n_sub_ids = n_sub_ids < 8 ? n_sub_ids : 8;
+            memcpy(h->sub_ids, sub_ids, h->n_sub_ids * sizeof *sub_ids);
+            cl->stats.deliveries_held++;
             return true;
         }
-        return false;
+        FB_WARN("cluster: session %s: too much held back during its handoff; delivering now",
+                s->client_id);
+        dedup_release(cl, d);
+    }
+    if (dedup_insert(d, m->id)) {
+        cl->stats.duplicates_dropped++;
+        return true;
     }
     return false;
+}
+
+int fc__on_stub_end(fc_link_t *l, const fc_frame_t *f)
+{
+    fc_cluster_t *cl = l->cl;
+    fmq_bytes_t id = f->claim.client_id;
+    fb_session_t *s = fb_map_get(cl->b->sessions, id.ptr, id.len);
+    fc_dedup_t *d = s ? dedup_of(cl, s) : NULL;
+    if (d && d->from == l)
+        dedup_release(cl, d);
+    return 0;
 }
 
 /* Turns s into a stub forwarding to `to`: its messages travelled in the
@@ -269,6 +360,9 @@ static void give_away(fc_cluster_t *cl, fb_session_t *s, fc_link_t *to, uint64_t
 {
     fb_broker_t *b = cl->b;
     fmq_bytes_t id = sid(s);
+    fc_dedup_t *d = dedup_of(cl, s);
+    if (d) /* what it held back belongs to the session that leaves */
+        dedup_release(cl, d);
     if (s->conn) {
         b->stats.takeovers++;
         FB_INFO("cluster: client %s connected on node %s: taking its session over from here",
@@ -457,7 +551,7 @@ int fc__on_release(fc_link_t *l, const fc_frame_t *f)
 }
 
 /* A session that arrived: installed offline, duplicates suppressed. */
-static bool install(fc_cluster_t *cl, fb_session_t *s)
+static bool install(fc_cluster_t *cl, fb_session_t *s, fc_link_t *from)
 {
     fb_session_t *old = fb_map_get(cl->b->sessions, s->client_id, s->id_len);
     if (old && !old->moved) {
@@ -466,7 +560,7 @@ static bool install(fc_cluster_t *cl, fb_session_t *s)
     }
     if (fb_broker_session_install(cl->b, s) != 0)
         return false;
-    dedup_start(cl, s);
+    dedup_start(cl, s, from);
     cl->stats.sessions_received++;
     return true;
 }
@@ -496,7 +590,7 @@ int fc__on_session(fc_link_t *l, const fc_frame_t *f)
         return 0;
     }
     if (f->session.flags & FC_SESSF_MIGRATE) {
-        bool ok = install(cl, s);
+        bool ok = install(cl, s, l);
         if (!ok) {
             cl->stats.sessions_discarded++;
             FB_WARN("cluster: session %.*s migrated from %s: a newer one is here; discarded",
@@ -514,7 +608,7 @@ int fc__on_session(fc_link_t *l, const fc_frame_t *f)
         return 0;
     }
     if (p) {
-        bool ok = install(cl, s);
+        bool ok = install(cl, s, l);
         send_ack(l, ok, stamp, id);
         pending_resume_stamp(cl, id, stamp);
         return 0;
@@ -529,7 +623,7 @@ int fc__on_session(fc_link_t *l, const fc_frame_t *f)
         send_ack(l, true, stamp, id);
         return 0;
     }
-    bool ok = install(cl, s);
+    bool ok = install(cl, s, l);
     send_ack(l, ok, stamp, id);
     resolve(cl, id); /* on to the claim that beat ours, if any */
     return 0;
@@ -693,6 +787,18 @@ void fc__handoff_peer_down(fc_link_t *l)
         if (o->peer == l)
             owner_del(cl, o);
     }
+    /* Sessions that came from it wait for nothing more. */
+    for (fc_dedup_t *d = cl->dedups; d;) {
+        if (d->from == l) {
+            d->from = NULL;
+            if (d->holding) {
+                dedup_release(cl, d);
+                d = cl->dedups;
+                continue;
+            }
+        }
+        d = d->next;
+    }
     /* Migrations to it come back; forwarding stubs to it go. */
     for (fc_stub_t *st = cl->stubs, *next; st; st = next) {
         next = st->next;
@@ -749,8 +855,19 @@ void fc__handoff_tick(fc_cluster_t *cl)
     }
     for (fc_dedup_t *d = cl->dedups, *next; d; d = next) {
         next = d->next;
-        if (cl->now_ms >= d->until_ms)
+        if (d->holding && cl->now_ms >= d->hold_until_ms) {
+            FB_WARN("cluster: session %s: no word that its old node stopped forwarding; "
+                    "delivering what was held",
+                    d->s->client_id);
+            dedup_release(cl, d);
+            next = cl->dedups; /* delivering can change the list */
+            continue;
+        }
+        if (cl->now_ms >= d->until_ms) {
+            dedup_release(cl, d);
             dedup_unlink(cl, d);
+            next = cl->dedups;
+        }
     }
 }
 
@@ -791,6 +908,9 @@ int fc_cluster_migrate(fc_cluster_t *cl, fmq_bytes_t client_id, const char *node
         *why = "the session is connected: evict its connection first";
         return -1;
     }
+    fc_dedup_t *d = dedup_of(cl, s);
+    if (d)
+        dedup_release(cl, d);
     fc_link_t *to = fc__peer(cl, (fmq_bytes_t){(const uint8_t *)node, (uint32_t)strlen(node)});
     if (!to || to->state != L_UP) {
         *why = "no such node up in the cluster";

@@ -100,6 +100,7 @@ static const char *frame_diff(const fc_frame_t *a, const fc_frame_t *b)
     }
     case FC_T_CLAIM:
     case FC_T_RELEASE:
+    case FC_T_STUB_END:
         if (a->type == FC_T_CLAIM && a->claim.flags != b->claim.flags)
             return "claim.flags";
         if (a->claim.stamp != b->claim.stamp)
@@ -727,6 +728,7 @@ static fc_frame_t sample(uint8_t type)
         f.claim.flags = FC_CLAIM_SYNC;
         /* fall through */
     case FC_T_RELEASE:
+    case FC_T_STUB_END:
         f.claim.stamp = 42;
         f.claim.client_id = B("client-1");
         break;
@@ -880,7 +882,7 @@ static void test_header_refused_early(void)
     CHECK_EQ_INT(fc_frame_decode((const uint8_t *)"FX", 2, 100, &f, &why), -1);
     CHECK_EQ_INT(fc_frame_decode((const uint8_t *)"FC\0", 3, 100, &f, &why), -1);
     CHECK(why && strstr(why, "version"));
-    CHECK_EQ_INT(fc_frame_decode((const uint8_t *)"FC\1\x11", 4, 100, &f, &why), -1);
+    CHECK_EQ_INT(fc_frame_decode((const uint8_t *)"FC\1\x12", 4, 100, &f, &why), -1);
     CHECK(why && strstr(why, "type"));
     CHECK_EQ_INT(fc_frame_decode((const uint8_t *)"FC\xff\x10", 4, 100, &f, &why), FC_NEED_MORE);
     /* A NULL why is allowed. */
@@ -958,7 +960,7 @@ static const vec_t bad[] = {
     VEC("bad magic 'CF'", "magic", 'C', 'F', 1, 4, 0, 0, 0, 8, Z8),
     VEC("version 0", "version", 'F', 'C', 0, 4, 0, 0, 0, 8, Z8),
     VEC("type 0", "type", 'F', 'C', 1, 0, 0, 0, 0, 8, Z8),
-    VEC("type 17", "type", 'F', 'C', 1, 17, 0, 0, 0, 8, Z8),
+    VEC("type 18", "type", 'F', 'C', 1, 18, 0, 0, 0, 8, Z8),
     VEC("type 255", "type", 'F', 'C', 2, 255, 0, 0, 0, 8, Z8),
     VEC("PING body empty", "past the end", 'F', 'C', 1, 4, 0, 0, 0, 0),
     VEC("PING body 7 bytes", "past the end", 'F', 'C', 1, 4, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0),
@@ -1075,7 +1077,7 @@ static const patch_t patches[] = {
     PATCH("magic", "magic", leave_v1, 0, 'f'),
     PATCH("version 0", "version", leave_v1, 2, 0),
     PATCH("type 0", "type", leave_v1, 3, 0),
-    PATCH("type 17", "type", leave_v1, 3, 17),
+    PATCH("type 18", "type", leave_v1, 3, 18),
 };
 
 /* Refused, naming the reason; and no prefix is anything but need-more or
@@ -1296,7 +1298,7 @@ static void test_type_names(void)
                                         "PING",      "PONG",      "MEMBERS",  "ROUTE_ADD",
                                         "ROUTE_DEL", "SYNC_END",  "PUBLISH",  "CLAIM",
                                         "RELEASE",   "SESSION",   "SESSION_ACK", "DELIVER",
-                                        "LEAVE",     "?"};
+                                        "LEAVE",     "STUB_END",  "?"};
     for (unsigned t = 0; t < sizeof names / sizeof names[0]; t++)
         CHECK_EQ_STR(fc_type_name((uint8_t)t), names[t]);
     CHECK_EQ_STR(fc_type_name(255), "?");

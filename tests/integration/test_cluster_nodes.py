@@ -222,8 +222,8 @@ class OldProtocol(Base):
             self.assertIn("protocol 1,", line)
             line = n4.wait_log("cluster: node n%d is up (" % i)
             self.assertIn("protocol 1,", line)
-        # Protocol 2 nodes still speak 2 among themselves.
-        self.assertIn("protocol 2,", self.node(1).wait_log("cluster: node n2 is up ("))
+        # The current nodes still speak the current version among themselves.
+        self.assertIn("protocol 3,", self.node(1).wait_log("cluster: node n2 is up ("))
         for a, b in ((1, 4), (4, 2), (4, 3), (3, 4)):
             self.assert_pubsub(a, b, "v1")
         # QoS 2 both ways, exactly once.
