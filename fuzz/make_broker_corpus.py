@@ -94,21 +94,24 @@ def conn_seeds():
     return {k: bytes([0x00]) + v for k, v in seeds.items()}
 
 
-def msg(topic, payload, qos=1, origin=b"pub", props=b""):
-    return (bytes([qos, 0, 1]) + struct.pack(">IQ", 60, 1700000000000) + s16(topic)
+def msg(topic, payload, qos=1, origin=b"pub", props=b"", version=1, msg_id=0):
+    # Session record version 2 adds the message id after created_ms.
+    ident = struct.pack(">Q", msg_id) if version >= 2 else b""
+    return (bytes([qos, 0, 1]) + struct.pack(">IQ", 60, 1700000000000) + ident + s16(topic)
             + s16(origin) + struct.pack(">I", len(props)) + props
             + struct.pack(">I", len(payload)) + payload)
 
 
-def delivery(pid, qos, state, topic, payload, sub_ids=()):
+def delivery(pid, qos, state, topic, payload, sub_ids=(), version=1, msg_id=0):
     out = struct.pack(">HBBBB", pid, qos, state, 0, len(sub_ids))
     for s in sub_ids:
         out += struct.pack(">I", s)
-    return out + msg(topic, payload, qos)
+    return out + msg(topic, payload, qos, version=version, msg_id=msg_id)
 
 
-def session(cid, subs=(), inflight=(), queue=(), qos2=(), will=None):
-    out = b"FMQS" + bytes([1]) + s16(cid) + struct.pack(">IQHQ", 3600, 1700000001000, 5, 0)
+def session(cid, subs=(), inflight=(), queue=(), qos2=(), will=None, version=1):
+    out = (b"FMQS" + bytes([version]) + s16(cid)
+           + struct.pack(">IQHQ", 3600, 1700000001000, 5, 0))
     out += struct.pack(">I", len(subs))
     for f, qos, flags, sid in subs:
         out += s16(f) + bytes([qos, flags]) + struct.pack(">I", sid)
@@ -132,6 +135,11 @@ def session_seeds():
                                   delivery(3, 2, 3, b"a/b/c", b"z", (7, 9))],
                         queue=[delivery(0, 1, 0, b"x/y", b"q%d" % i) for i in range(3)],
                         qos2=[42, 65535], will=msg(b"will/t", b"gone")),
+        "v2_ids": session(b"client-2", subs=[(b"q/#", 1, 0, 0)],
+                          inflight=[delivery(1, 1, 1, b"q/1", b"a", version=2, msg_id=0x11)],
+                          queue=[delivery(0, 1, 0, b"q/2", b"b%d" % i, version=2,
+                                          msg_id=0x1234567890 + i) for i in range(2)],
+                          will=msg(b"will/t", b"gone", version=2, msg_id=7), version=2),
         "props_passthrough": session(b"p", queue=[
             struct.pack(">HBBBB", 0, 1, 0, 1, 0)
             + msg(b"t", b"v", props=b"\x26\x00\x01k\x00\x01v\x03\x00\x04text")]),
