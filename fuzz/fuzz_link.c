@@ -10,20 +10,22 @@
  * bytes on a link, frames built around the node's stamps, MQTT traffic,
  * clock ticks, links opening and dying. Any crash, sanitizer report or leak
  * (everything is freed at the end) is a finding. Logging runs at debug level
- * into /dev/null, so every log line's arguments are formatted too.
+ * into /dev/null, so every log line's arguments are formatted too; with
+ * FMQ_FUZZ_DEBUG set it goes to stderr, with the cluster's counters at the end.
  *
  * Input: byte 0 is the set-up, then records until the input ends.
- *   byte 0  bit 0  the main peer's proto_max: 0 -> 1, 1 -> 2 (the link speaks it)
+ *   byte 0  bit 0  the main peer's proto_max (the link speaks it): 1, or 2 when set
  *           bit 1  a second client c1 besides c0
  *           bit 2  the clients connect before the main link is up (its sync
  *                  carries their claims and routes), else after
  *           bit 3  c1 disconnects after subscribing (an offline session)
+ *           bit 4  proto_max 3 (STUB_END), whatever bit 0 says
  *   record  [op] and by op & 15, with arg = op >> 4:
  *     0 LINK     [len hi][len lo][cut] len bytes to link end arg & 3, in two
  *                fc_link_input calls cut at cut * len / 256
  *     1 TICK     both clocks advance tick_steps[arg] ms; broker and cluster tick
  *     2 MQTT     [len] len bytes to client arg % 3
- *     3 CLIENT   [x] client x % 3 does action arg (see client_action)
+ *     3 CLIENT   [x] client (x & 3) % 3 does action arg (see client_action)
  *     4 SESSION  [x] a SESSION frame on end arg & 3 about the node's claim (see send_session)
  *     5 ACK      [x] a SESSION_ACK on end arg & 3 for the node's SESSION
  *     6 CLAIM    [x] a CLAIM or RELEASE on end arg & 3 next to the node's stamp
@@ -58,7 +60,7 @@ static const char *const ids[NID] = {"c0", "c1", "x", ""};
 static const char *const peer_names[NPEER] = {"n0", "z", "m", "n1"};
 static const char *const peer_addrs[NPEER] = {"10.0.0.2:7000", "10.0.0.3:7000", "10.0.0.4:7000",
                                               "10.0.0.5:7000"};
-static const uint32_t tick_steps[16] = {1,    10,   50,   100,   250,    500,    1000,   1500,
+static const uint32_t tick_steps[16] = {1,    10,   50,   100,   250,   500,    1000,   1500,
                                         2500, 4000, 5001, 10000, 30000, 120000, 600000, 3600000};
 
 typedef struct harness harness_t;
@@ -66,22 +68,22 @@ typedef struct harness harness_t;
 /* One end of a cluster link: the peer's side. */
 typedef struct end {
     harness_t *h;
-    fc_link_t *l;             /* NULL: free, or reported closed */
-    bool close_requested;     /* the node asked to close: report it */
-    bool accepted;            /* the peer dialed (else the node did) */
-    bool connect_pending;     /* dialed by the node, not connected yet */
-    bool raw;                 /* no automatic handshake: the input speaks */
+    fc_link_t *l;         /* NULL: free, or reported closed */
+    bool close_requested; /* the node asked to close: report it */
+    bool accepted;        /* the peer dialed (else the node did) */
+    bool connect_pending; /* dialed by the node, not connected yet */
+    bool raw;             /* no automatic handshake: the input speaks */
     bool send_fails;
     size_t backlog;
-    int peer;                 /* index into peer_names */
+    int peer; /* index into peer_names */
     uint8_t proto_max;
-    uint8_t version;          /* what the link speaks once up */
+    uint8_t version; /* what the link speaks once up */
     uint64_t incarnation;
     uint8_t nonce[32];
     uint8_t node_nonce[FC_NONCE_MAX];
     size_t node_nonce_len;
     bool got_hello, hello_sent, auth_sent;
-    uint8_t *out;             /* what the node sent, not parsed yet */
+    uint8_t *out; /* what the node sent, not parsed yet */
     size_t out_len, out_cap;
 } end_t;
 
@@ -89,7 +91,7 @@ typedef struct cli {
     harness_t *h;
     fb_conn_t *conn;
     bool close_requested;
-    uint8_t *out;             /* what the broker sent, not parsed yet */
+    uint8_t *out; /* what the broker sent, not parsed yet */
     size_t out_len;
     uint16_t next_pid;
 } cli_t;
@@ -191,7 +193,7 @@ static void *net_connect(void *nctx, const char *addr, fc_link_t *l)
         e->l = l;
         e->connect_pending = true;
         e->peer = peer_of_addr(addr);
-        e->proto_max = 2;
+        e->proto_max = FC_PROTO_MAX;
         e->incarnation = 100 + (uint64_t)e->peer;
         for (size_t k = 0; k < sizeof e->nonce; k++)
             e->nonce[k] = (uint8_t)(0x40 + i * 8 + k);
@@ -712,6 +714,13 @@ static void client_action(harness_t *h, unsigned action, uint8_t x)
     }
 }
 
+/* A peer's proto_max from two bits: 0 the highest there is, else 1..3. */
+static uint8_t proto_of(unsigned bits)
+{
+    bits &= 3;
+    return bits ? (uint8_t)bits : FC_PROTO_MAX;
+}
+
 /* action on end x & 3; the rest of x per action. */
 static void net_action(harness_t *h, unsigned action, uint8_t x)
 {
@@ -719,8 +728,9 @@ static void net_action(harness_t *h, unsigned action, uint8_t x)
     end_t *e = &h->ends[i];
     unsigned p = x >> 2;
     switch (action) {
-    case 0: /* a peer dials in: bits 2-3 who, bit 4 a new incarnation, bit 5 raw, bit 6 v1 */
-        open_link(h, i, p & 3, p >> 2 & 1, p >> 3 & 1, p >> 4 & 1 ? 1 : 2);
+    case 0: /* a peer dials in: bits 2-3 who, bit 4 a new incarnation, bit 5 raw, bits 6-7
+             * its proto_max (0: the highest) */
+        open_link(h, i, p & 3, p >> 2 & 1, p >> 3 & 1, proto_of(p >> 4));
         break;
     case 1: /* the socket dies */
         if (e->l) {
@@ -738,7 +748,7 @@ static void net_action(harness_t *h, unsigned action, uint8_t x)
     case 4: /* a dial the node started connects */
         if (e->l && e->connect_pending) {
             e->connect_pending = false;
-            e->proto_max = p & 1 ? 1 : 2;
+            e->proto_max = proto_of(p); /* bits 2-3 */
             fc_link_connected(e->l);
         }
         break;
@@ -767,8 +777,8 @@ static void cluster_action(harness_t *h, uint8_t x)
     switch (x & 3) {
     case 0: { /* migrate an offline session: bits 2-3 the id, bits 4-5 the node */
         const char *why = NULL;
-        fc_cluster_migrate(h->cl, str_bytes(ids[x >> 2 & 3]), peer_names[x >> 4 & 3],
-                           migrate_done, h, &why);
+        fc_cluster_migrate(h->cl, str_bytes(ids[x >> 2 & 3]), peer_names[x >> 4 & 3], migrate_done,
+                           h, &why);
         break;
     }
     case 1:
@@ -853,7 +863,7 @@ static harness_t *harness_new(uint8_t knobs)
                     cli_simple(&h->clis[1], FMQ_DISCONNECT, 0);
             }
         } else {
-            open_link(h, 0, 0, false, false, knobs & 1 ? 2 : 1);
+            open_link(h, 0, 0, false, false, knobs & 16 ? 3 : knobs & 1 ? 2 : 1);
         }
         settle(h);
     }
@@ -953,19 +963,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (show) {
         const fc_stats_t *st = fc_cluster_stats(h->cl);
-        fprintf(stderr,
-                "fuzz_link: frames in %llu out %llu, publishes in %llu out %llu, sessions "
-                "shipped %llu received %llu discarded %llu, deliveries forwarded %llu, "
-                "duplicates %llu, refused %llu, peers down %llu, migrations done %u\n",
-                (unsigned long long)st->frames_in, (unsigned long long)st->frames_out,
-                (unsigned long long)st->publishes_received,
-                (unsigned long long)st->publishes_forwarded,
-                (unsigned long long)st->sessions_shipped,
-                (unsigned long long)st->sessions_received,
-                (unsigned long long)st->sessions_discarded,
-                (unsigned long long)st->deliveries_forwarded,
-                (unsigned long long)st->duplicates_dropped, (unsigned long long)st->links_refused,
-                (unsigned long long)st->peers_down, h->migrations_done);
+        fprintf(
+            stderr,
+            "fuzz_link: frames in %llu out %llu, publishes in %llu out %llu, sessions "
+            "shipped %llu received %llu discarded %llu, deliveries forwarded %llu, "
+            "held %llu, duplicates %llu, refused %llu, peers down %llu, migrations done %u\n",
+            (unsigned long long)st->frames_in, (unsigned long long)st->frames_out,
+            (unsigned long long)st->publishes_received, (unsigned long long)st->publishes_forwarded,
+            (unsigned long long)st->sessions_shipped, (unsigned long long)st->sessions_received,
+            (unsigned long long)st->sessions_discarded,
+            (unsigned long long)st->deliveries_forwarded, (unsigned long long)st->deliveries_held,
+            (unsigned long long)st->duplicates_dropped, (unsigned long long)st->links_refused,
+            (unsigned long long)st->peers_down, h->migrations_done);
     }
     harness_free(h);
     fb_log_set_sink(NULL);

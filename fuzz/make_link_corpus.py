@@ -25,6 +25,7 @@ CORPUS = os.path.join(HERE, "corpus", "fuzz_link")
 
 HELLO, AUTH, ERROR, PING, PONG, MEMBERS, ROUTE_ADD, ROUTE_DEL = range(1, 9)
 SYNC_END, PUBLISH, CLAIM, RELEASE, SESSION, SESSION_ACK, DELIVER, LEAVE = range(9, 17)
+STUB_END = 17  # version >= 3
 WANT, SYNC = 1, 2
 S_DATA, S_NONE, S_SUPERSEDED = 0, 1, 2
 MIGRATE = 1
@@ -116,7 +117,7 @@ def s_delivery(fv, pid, qos, state, topic, payload, sub_ids=(), msg_id=0x2000):
 
 
 def session_blob(fv, cid, will=True):
-    """Format version fv: two subscriptions, one inflight QoS 1 delivery, one
+    """Format version fv (1, 2; links of protocol 2 and up carry 2): two subscriptions, one inflight QoS 1 delivery, one
     queued, an incoming QoS 2 id, and a will."""
     out = b"FMQS" + u8(fv) + str16(cid) + u32(300) + u64(1700000000000) + u16(9) + u64(0)
     out += u32(2)
@@ -135,9 +136,10 @@ def session_blob(fv, cid, will=True):
 # ---- records (fuzz_link.c) ----
 
 
-def setup(v2=True, two=True, clients_first=True, c1_offline=False):
-    return u8((1 if v2 else 0) | (2 if two else 0) | (4 if clients_first else 0)
-              | (8 if c1_offline else 0))
+def setup(v=3, two=True, clients_first=True, c1_offline=False):
+    """v: the main peer's proto_max (bit 0: 2, bit 4: 3)."""
+    return u8((1 if v == 2 else 0) | (16 if v == 3 else 0) | (2 if two else 0)
+              | (4 if clients_first else 0) | (8 if c1_offline else 0))
 
 
 def link(data, end=0, cut=128):
@@ -193,8 +195,9 @@ def net(action, end, p=0):
     return u8(7 | action << 4) + u8(end | p << 2)
 
 
-def open_link(end, peer, new_incarnation=0, raw_link=0, v1=0):
-    return net(OPEN, end, PEERS[peer] | new_incarnation << 2 | raw_link << 3 | v1 << 4)
+def open_link(end, peer, new_incarnation=0, raw_link=0, proto=0):
+    """proto: the peer's proto_max, 0 the highest."""
+    return net(OPEN, end, PEERS[peer] | new_incarnation << 2 | raw_link << 3 | proto << 4)
 
 
 def cluster(x):
@@ -208,9 +211,13 @@ def migrate(cid_index, peer):
 # ---- the seeds ----
 
 
+def stub_end(v, cid, stamp=BIG):
+    return frame(v, STUB_END, u64(stamp) + str16(cid))
+
+
 def every_frame(v):
     """Every handler once, as an up peer would send them."""
-    return b"".join([
+    return (stub_end(v, "x") if v >= 3 else b"") + b"".join([
         frame(v, MEMBERS, u16(1) + str16("m") + str16("10.0.0.4:7000")),
         frame(v, ROUTE_ADD, list16(["a/+", "b/#", "$share/g/s/#"])),
         frame(v, SYNC_END, u32(3) + u32(0) + u32(0)),
@@ -219,7 +226,7 @@ def every_frame(v):
         publish(v, flags=QOS1 | RETAIN | STORE, topic="r/1", payload="kept"),
         claim(v, "x", flags=0),
         release(v, "x"),
-        session(v, "x", session_blob(v, "x"), flags=MIGRATE, stamp=5),
+        session(v, "x", session_blob(min(v, 2), "x"), flags=MIGRATE, stamp=5),
         session(v, "c1", status=S_NONE, stamp=6),
         session(v, "c1", status=S_SUPERSEDED, stamp=7),
         frame(v, SESSION_ACK, u8(1) + u64(5) + str16("x")),
@@ -233,8 +240,8 @@ def every_frame(v):
 
 def all_seeds():
     seeds = {}
-    for v in (1, 2):
-        up = setup(v2=v == 2)
+    for v in (1, 2, 3):
+        up = setup(v)
         seeds[f"route-add-del-v{v}"] = up + b"".join([
             link(frame(v, ROUTE_ADD, list16(["a/+", "b/#", "$share/g/s/#", "bad/#/x"]))),
             pub(0, topic=0, qos=1), pub(1, topic=1, qos=2), pub(0, topic=2, qos=0, retain=1),
@@ -256,7 +263,7 @@ def all_seeds():
             client(CONNECT, 0),      # back: the node fetches c0 from n0
             s_session(0x0C),         # DATA for c0 at the node's stamp
             client(ACK_ALL, 0), tick(1000), tick(5001)])
-        seeds[f"claim-offline-v{v}"] = setup(v2=v == 2, c1_offline=True) + b"".join([
+        seeds[f"claim-offline-v{v}"] = setup(v, c1_offline=True) + b"".join([
             link(claim(v, "c1", flags=WANT)),
             s_session(0x2D),         # c1's record shipped straight back
             s_claim(0x05),           # a claim above the node's, wanting c1 again
@@ -266,24 +273,39 @@ def all_seeds():
             s_claim(0x00), s_claim(0x40), s_claim(0x21), s_claim(0x31),
             client(CONNECT, 1)])
         seeds[f"session-raw-v{v}"] = up + link(b"".join([
-            session(v, "x", session_blob(v, "x"), flags=MIGRATE, stamp=5),
-            session(v, "c0", session_blob(v, "c0", will=False), stamp=6),
+            session(v, "x", session_blob(min(v, 2), "x"), flags=MIGRATE, stamp=5),
+            session(v, "c0", session_blob(min(v, 2), "c0", will=False), stamp=6),
             session(v, "c1", status=S_NONE, stamp=7),
             session(v, "c1", status=S_SUPERSEDED, stamp=8),
-            session(v, "x", session_blob(v, "c1"), flags=MIGRATE, stamp=9),
+            session(v, "x", session_blob(min(v, 2), "c1"), flags=MIGRATE, stamp=9),
             session(v, "x", b"FMQS\x09", stamp=10)]))
-        seeds[f"session-ack-v{v}"] = setup(v2=v == 2, c1_offline=True) + b"".join([
+        seeds[f"session-ack-v{v}"] = setup(v, c1_offline=True) + b"".join([
             migrate(1, "n0"), s_ack(0x05), tick(2500),
             client(CONNECT, 1), s_session(0x0D)])
-        seeds[f"session-nack-v{v}"] = setup(v2=v == 2, c1_offline=True) + b"".join([
+        seeds[f"session-nack-v{v}"] = setup(v, c1_offline=True) + b"".join([
             migrate(1, "n0"), s_ack(0x01), tick(500)])
         seeds[f"deliver-v{v}"] = up + link(b"".join([
             deliver(v, "c0", sub_ids=(1, 2), topic="a/1"),
             deliver(v, "c1", qos=2, retain=1, topic="a/b/c"),
             deliver(v, "nobody", qos=0)])) + client(ACK_ALL, 0)
         seeds[f"stream-v{v}"] = up + link(every_frame(v), cut=77)
-    nv = 2
+    nv = 3
     up = setup()
+    # Protocol 3: a session from the peer holds back other deliveries until
+    # its STUB_END (or a timeout); STUB_END for ids it did not send is a no-op.
+    seeds["stub-end-hold"] = up + b"".join([
+        link(claim(nv, "c0", flags=WANT)), client(CONNECT, 0), s_session(0x0C),
+        pub(1, topic=0, qos=1), pub(1, topic=0, qos=2), client(ACK_ALL, 1),
+        link(stub_end(nv, "c0") + stub_end(nv, "c1") + stub_end(nv, "")),
+        client(ACK_ALL, 0), client(ACK_ALL, 0)])
+    seeds["stub-end-timeout"] = up + b"".join([
+        link(claim(nv, "c0", flags=WANT)), client(CONNECT, 0), s_session(0x0C),
+        pub(1, topic=0, qos=1), tick(2500), tick(2500), client(ACK_ALL, 0)])
+    seeds["stub-end-peer-down"] = up + b"".join([
+        link(session(nv, "x", session_blob(2, "x"), flags=MIGRATE, stamp=5)),
+        link(deliver(nv, "x", topic="a/1")), net(CLOSE, 0), tick(100)])
+    seeds["stub-end-node-sends"] = up + b"".join([
+        link(claim(nv, "c0", flags=WANT)), pub(1, topic=0, qos=1), tick(2500)])
     seeds["members-dial"] = up + b"".join([
         link(frame(nv, MEMBERS, u16(3) + str16("m") + str16("10.0.0.4:7000")
                    + str16("z") + str16("10.0.0.3:7000") + str16("n1") + str16("10.0.0.1:7000"))),
@@ -310,7 +332,7 @@ def all_seeds():
         frame(1, HELLO, u8(1) + u8(2) + str16("other") + str16("q") + u64(1) + str16(bytes(16))
               + str16("h:1") + str16("h:2")), end=1) \
         + open_link(2, "m", raw_link=1) + link(frame(1, AUTH, str16(bytes(32))), end=2) \
-        + open_link(3, "m", raw_link=1) + tick(5001) + tick(100)
+        + open_link(3, "m", raw_link=1) + open_link(0, "m", proto=1) + tick(5001) + tick(100)
     seeds["backlog"] = up + link(frame(nv, ROUTE_ADD, list16(["a/#"]))) + net(BACKLOG, 0) \
         + pub(0) + net(BACKLOG, 0, 1)
     seeds["send-fails"] = up + net(SEND_FAILS, 0, 1) + link(claim(nv, "c0", flags=WANT))
@@ -324,8 +346,8 @@ def all_seeds():
         + client(DROP, 0) + tick(2500)
     seeds["mqtt"] = up + mqtt(0, b"\xc0\x00") + mqtt(1, b"\x30\x06\x00\x03a/1\x00") \
         + client(UNSUB, 0) + client(SUB, 1, 3 | 1 << 2) + client(CONNECT_CLEAN, 1)
-    seeds["clients-after-link"] = setup(clients_first=False) + link(claim(nv, "c0")) + pub(0)
-    seeds["one-client-v1"] = setup(v2=False, two=False) + link(
+    seeds["clients-after-link"] = setup(2, clients_first=False) + link(claim(nv, "c0")) + pub(0)
+    seeds["one-client-v1"] = setup(1, two=False) + link(
         claim(1, "c1", flags=WANT) + session(1, "c1", session_blob(1, "c1"), stamp=BIG)) \
         + migrate(1, "n0") + s_ack(0x05)
     return {"seed-" + k: v for k, v in seeds.items()}

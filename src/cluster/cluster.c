@@ -867,12 +867,16 @@ void fc_cluster_free(fc_cluster_t *cl)
 {
     if (!cl)
         return;
+    /* Links go while the cluster is still plugged in: a peer going down
+     * restores migrated sessions and delivers what was held back, and the
+     * broker must reach the cluster for that (handoff_filter, forward,
+     * session_gone). */
+    while (cl->links)
+        fc_link_closed(cl->links);
     if (cl->b && cl->b->cluster == &cl->hooks) {
         cl->b->cluster = NULL;
         cl->b->cluster_ctx = NULL;
     }
-    while (cl->links)
-        fc_link_closed(cl->links);
     fc__handoff_free(cl);
     for (size_t i = 0; i < cl->n_targets; i++) {
         free(cl->targets[i].addr);
