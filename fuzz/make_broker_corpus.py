@@ -10,6 +10,8 @@ import os
 import struct
 import sys
 
+import seedfiles
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -147,21 +149,10 @@ def session_seeds():
 
 
 def main():
-    check = "--check" in sys.argv
-    bad = 0
-    for name, seeds in (("fuzz_conn", conn_seeds()), ("fuzz_session", session_seeds())):
-        d = os.path.join(HERE, "corpus", name)
-        os.makedirs(d, exist_ok=True)
-        for k, v in seeds.items():
-            p = os.path.join(d, "seed-" + k)
-            if check:
-                if not os.path.exists(p) or open(p, "rb").read() != v:
-                    print("differs:", p)
-                    bad += 1
-            else:
-                with open(p, "wb") as f:
-                    f.write(v)
-    return 1 if bad else 0
+    return seedfiles.main("make_broker_corpus.py", {
+        "fuzz_conn": {"seed-" + k: v for k, v in conn_seeds().items()},
+        "fuzz_session": {"seed-" + k: v for k, v in session_seeds().items()},
+    })
 
 
 if __name__ == "__main__":

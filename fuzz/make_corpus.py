@@ -19,22 +19,13 @@ Input formats (they must match the targets' headers):
 import os
 import sys
 
+import seedfiles
+from seedfiles import u8, u16, u32
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(HERE, "corpus")
 
 # ---- wire primitives (MQTT 5.0 section 1.5) ----
-
-
-def u8(n):
-    return bytes([n])
-
-
-def u16(n):
-    return n.to_bytes(2, "big")
-
-
-def u32(n):
-    return n.to_bytes(4, "big")
 
 
 def varint(n):
@@ -391,39 +382,7 @@ def all_seeds():
 
 
 def main():
-    check = "--check" in sys.argv[1:]
-    problems = 0
-    for target, seeds in all_seeds().items():
-        d = os.path.join(CORPUS, target)
-        if not check:
-            os.makedirs(d, exist_ok=True)
-        present = set(f for f in os.listdir(d) if f.startswith("seed-")) if os.path.isdir(d) else set()
-        for name, data in sorted(seeds.items()):
-            path = os.path.join(d, name)
-            if check:
-                try:
-                    with open(path, "rb") as fp:
-                        same = fp.read() == data
-                except FileNotFoundError:
-                    same = False
-                if not same:
-                    print(f"{target}/{name}: missing or different", file=sys.stderr)
-                    problems += 1
-            else:
-                with open(path, "wb") as fp:
-                    fp.write(data)
-        for stale in sorted(present - set(seeds)):
-            if check:
-                print(f"{target}/{stale}: not written by make_corpus.py", file=sys.stderr)
-                problems += 1
-            else:
-                os.remove(os.path.join(d, stale))
-        total = len(os.listdir(d)) if os.path.isdir(d) else 0
-        print(f"{target}: {len(seeds)} seeds, {total} files in corpus/{target}")
-    if check and problems:
-        print(f"{problems} seed file(s) out of date: run fuzz/make_corpus.py", file=sys.stderr)
-        return 1
-    return 0
+    return seedfiles.main("make_corpus.py", all_seeds())
 
 
 if __name__ == "__main__":

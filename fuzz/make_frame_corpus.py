@@ -16,6 +16,9 @@ Input format (it must match fuzz_frame.c's header):
 import os
 import sys
 
+import seedfiles
+from seedfiles import u8, u16, u32, u64
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(HERE, "corpus", "fuzz_frame")
 
@@ -23,22 +26,6 @@ HELLO, AUTH, ERROR, PING, PONG, MEMBERS, ROUTE_ADD, ROUTE_DEL = range(1, 9)
 SYNC_END, PUBLISH, CLAIM, RELEASE, SESSION, SESSION_ACK, DELIVER, LEAVE, STUB_END = range(9, 18)
 
 # ---- wire primitives (big-endian) ----
-
-
-def u8(n):
-    return bytes([n])
-
-
-def u16(n):
-    return n.to_bytes(2, "big")
-
-
-def u32(n):
-    return n.to_bytes(4, "big")
-
-
-def u64(n):
-    return n.to_bytes(8, "big")
 
 
 def str16(x):
@@ -165,40 +152,7 @@ def all_seeds():
 
 
 def main():
-    check = "--check" in sys.argv[1:]
-    seeds = all_seeds()
-    problems = 0
-    if not check:
-        os.makedirs(CORPUS, exist_ok=True)
-    present = set(f for f in os.listdir(CORPUS) if f.startswith("seed-")) \
-        if os.path.isdir(CORPUS) else set()
-    for name, data in sorted(seeds.items()):
-        path = os.path.join(CORPUS, name)
-        if check:
-            try:
-                with open(path, "rb") as fp:
-                    same = fp.read() == data
-            except FileNotFoundError:
-                same = False
-            if not same:
-                print(f"fuzz_frame/{name}: missing or different", file=sys.stderr)
-                problems += 1
-        else:
-            with open(path, "wb") as fp:
-                fp.write(data)
-    for stale in sorted(present - set(seeds)):
-        if check:
-            print(f"fuzz_frame/{stale}: not written by make_frame_corpus.py", file=sys.stderr)
-            problems += 1
-        else:
-            os.remove(os.path.join(CORPUS, stale))
-    total = len(os.listdir(CORPUS)) if os.path.isdir(CORPUS) else 0
-    print(f"fuzz_frame: {len(seeds)} seeds, {total} files in corpus/fuzz_frame")
-    if check and problems:
-        print(f"{problems} seed file(s) out of date: run fuzz/make_frame_corpus.py",
-              file=sys.stderr)
-        return 1
-    return 0
+    return seedfiles.main("make_frame_corpus.py", {"fuzz_frame": all_seeds()})
 
 
 if __name__ == "__main__":

@@ -20,6 +20,9 @@ Input format (it must match fuzz_link.c's header):
 import os
 import sys
 
+import seedfiles
+from seedfiles import u8, u16, u32, u64
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(HERE, "corpus", "fuzz_link")
 
@@ -33,22 +36,6 @@ QOS1, RETAIN, HAS_EXPIRY, DELIVER_F, STORE = 0x01, 0x04, 0x08, 0x10, 0x20
 BIG = 1 << 62  # a stamp above any the node makes from the wall clock
 
 # ---- wire primitives (big-endian) ----
-
-
-def u8(n):
-    return bytes([n])
-
-
-def u16(n):
-    return n.to_bytes(2, "big")
-
-
-def u32(n):
-    return n.to_bytes(4, "big")
-
-
-def u64(n):
-    return n.to_bytes(8, "big")
 
 
 def raw(x):
@@ -354,40 +341,7 @@ def all_seeds():
 
 
 def main():
-    check = "--check" in sys.argv[1:]
-    seeds = all_seeds()
-    problems = 0
-    if not check:
-        os.makedirs(CORPUS, exist_ok=True)
-    present = set(f for f in os.listdir(CORPUS) if f.startswith("seed-")) \
-        if os.path.isdir(CORPUS) else set()
-    for name, data in sorted(seeds.items()):
-        path = os.path.join(CORPUS, name)
-        if check:
-            try:
-                with open(path, "rb") as fp:
-                    same = fp.read() == data
-            except FileNotFoundError:
-                same = False
-            if not same:
-                print(f"fuzz_link/{name}: missing or different", file=sys.stderr)
-                problems += 1
-        else:
-            with open(path, "wb") as fp:
-                fp.write(data)
-    for stale in sorted(present - set(seeds)):
-        if check:
-            print(f"fuzz_link/{stale}: not written by make_link_corpus.py", file=sys.stderr)
-            problems += 1
-        else:
-            os.remove(os.path.join(CORPUS, stale))
-    total = len(os.listdir(CORPUS)) if os.path.isdir(CORPUS) else 0
-    print(f"fuzz_link: {len(seeds)} seeds, {total} files in corpus/fuzz_link")
-    if check and problems:
-        print(f"{problems} seed file(s) out of date: run fuzz/make_link_corpus.py",
-              file=sys.stderr)
-        return 1
-    return 0
+    return seedfiles.main("make_link_corpus.py", {"fuzz_link": all_seeds()})
 
 
 if __name__ == "__main__":

@@ -299,12 +299,10 @@ static void peer_down(fc_link_t *l, const char *why)
     size_t routes = l->routes ? fb_map_count(l->routes) : 0;
     fc__routes_drop(l);
     fc__handoff_peer_down(l);
-    if (strcmp(why, "left") == 0 || cl->leaving) /* expected: not a warning */
-        FB_INFO("cluster: node %s is down (%s): dropped its %zu routes and its sessions",
-                l->name, why, routes);
-    else
-        FB_WARN("cluster: node %s is down (%s): dropped its %zu routes and its sessions",
-                l->name, why, routes);
+    bool expected = strcmp(why, "left") == 0 || cl->leaving; /* not a warning */
+    FB_LOG_AT(expected ? FB_LOG_INFO : FB_LOG_WARN,
+              "cluster: node %s is down (%s): dropped its %zu routes and its sessions", l->name,
+              why, routes);
     fc_target_t *t = target_find(cl, NULL, l->name);
     if (t && !t->failing_since_ms)
         t->failing_since_ms = cl->now_ms;

@@ -375,6 +375,26 @@ static int count_publishes(cli_t *c, const char *payload)
     return n;
 }
 
+/* A persistent session left offline on `node`, subscribed to `filter`. */
+static void offline_session(int node, const char *id, const char *filter)
+{
+    cli_t *c = cli_new(node);
+    cli_connect(c, id, true, 600);
+    cli_subscribe(c, filter, 1);
+    pump();
+    cli_disconnect(c);
+    pump();
+}
+
+/* A connected client with a connection-lifetime session. */
+static cli_t *client_on(int node, const char *id)
+{
+    cli_t *c = cli_new(node);
+    cli_connect(c, id, true, 0);
+    pump();
+    return c;
+}
+
 /* ---- tests ---- */
 
 static void test_mesh_and_routes(void)
@@ -417,15 +437,8 @@ static void on_done(void *ctx, fmq_bytes_t id, const char *node, int status)
 static void test_migrate_offline_session(void)
 {
     mesh(3);
-    cli_t *x = cli_new(0);
-    cli_connect(x, "x", true, 600);
-    cli_subscribe(x, "q/#", 1);
-    pump();
-    cli_disconnect(x);
-    pump();
-    cli_t *pub = cli_new(2);
-    cli_connect(pub, "pub", true, 0);
-    pump();
+    offline_session(0, "x", "q/#");
+    cli_t *pub = client_on(2, "pub");
     cli_publish(pub, "q/1", "m1", 1, 1, false);
     cli_publish(pub, "q/1", "m2", 1, 2, false);
     pump();
@@ -491,12 +504,7 @@ static void test_migrate_offline_session(void)
 static void test_migrate_target_vanishes(void)
 {
     mesh(3);
-    cli_t *x = cli_new(0);
-    cli_connect(x, "y", true, 600);
-    cli_subscribe(x, "q/#", 1);
-    pump();
-    cli_disconnect(x);
-    pump();
+    offline_session(0, "y", "q/#");
     fmq_bytes_t id = {(const uint8_t *)"y", 1};
     const char *why = NULL;
     /* n2 never answers: it is cut off at once. */
@@ -619,15 +627,8 @@ static void test_old_protocol_and_wrong_secret(void)
     CHECK_EQ_INT((long long)fc_cluster_peers(nodes[0].cl, info, 4), 1);
     CHECK_EQ_INT(info[0].version, 1);
     /* A session moves to the old node and back (session format 1). */
-    cli_t *x = cli_new(0);
-    cli_connect(x, "x", true, 600);
-    cli_subscribe(x, "v/1", 1);
-    pump();
-    cli_disconnect(x);
-    pump();
-    cli_t *pub = cli_new(0);
-    cli_connect(pub, "p", true, 0);
-    pump();
+    offline_session(0, "x", "v/1");
+    cli_t *pub = client_on(0, "p");
     cli_publish(pub, "v/1", "old", 1, 1, false);
     pump();
     cli_t *x2 = cli_new(1);
