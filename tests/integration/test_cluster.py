@@ -9,7 +9,6 @@ is the barrier that makes a subscription made on node a known on node b
 before b publishes (see fmqtest)."""
 
 import time
-import unittest
 
 import fmqtest as ft
 
