@@ -69,7 +69,8 @@ typedef struct fc_owner {
 /* A CONNECT waiting for its session from another node. */
 typedef struct fc_pending {
     fb_conn_t *conn;
-    fc_link_t *from;     /* the node expected to hold the session */
+    fc_link_t **await;   /* nodes whose answer is still due (owned array) */
+    uint32_t n_await;
     uint64_t stamp;
     uint64_t deadline_ms;
     struct fc_pending *next;

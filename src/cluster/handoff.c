@@ -402,9 +402,13 @@ static void give_away(fc_cluster_t *cl, fb_session_t *s, fc_link_t *to, uint64_t
 static void resolve(fc_cluster_t *cl, fmq_bytes_t id)
 {
     fc_owner_t *o = owner_get(cl, id);
+    if (!o || !o->peer || o->peer->state != L_UP)
+        return;
     fb_session_t *s = held(cl, id);
-    if (o && o->peer && o->peer->state == L_UP && s)
+    if (s)
         give_away(cl, s, o->peer, o->stamp, true);
+    else /* the answer it may still wait for: nothing here */
+        send_session(o->peer, FC_SESS_NONE, 0, o->stamp, id, NULL, 0);
 }
 
 /* ---- CONNECT ---- */
@@ -426,13 +430,31 @@ static void pending_unlink(fc_cluster_t *cl, fc_pending_t *p)
         }
 }
 
+static void pending_free(fc_pending_t *p)
+{
+    free(p->await);
+    free(p);
+}
+
 /* The waiting CONNECT runs again, against whatever this node now holds. */
 static void pending_resume(fc_cluster_t *cl, fc_pending_t *p)
 {
     pending_unlink(cl, p);
     fb_conn_connect_resume(p->conn);
     resolve(cl, (fmq_bytes_t){(const uint8_t *)p->id, p->len});
-    free(p);
+    pending_free(p);
+}
+
+/* Node l answered (or can no longer answer) p; true when every answer is
+ * in. */
+static bool pending_answered(fc_pending_t *p, const fc_link_t *l)
+{
+    for (uint32_t i = 0; i < p->n_await; i++)
+        if (p->await[i] == l) {
+            p->await[i] = p->await[--p->n_await];
+            break;
+        }
+    return p->n_await == 0;
 }
 
 /* The CONNECT waiting for (id, stamp), looked up again after a send: a
@@ -444,6 +466,15 @@ static void pending_resume_stamp(fc_cluster_t *cl, fmq_bytes_t id, uint64_t stam
         pending_resume(cl, p);
 }
 
+/*
+ * A CONNECT that wants to resume a session (Clean Start 0) asks every node:
+ * the claim goes out with the want flag and the CONNECT waits until the
+ * session arrives or every node asked has answered that it has none. Asking
+ * all of them, not just the owner this node knows of, closes the window in
+ * which a claim made elsewhere a moment ago has not arrived yet (the client
+ * connected there, then here). Nodes below protocol 3 answer only when they
+ * hold the session, so they are awaited only when known to hold it.
+ */
 bool fc__connect(void *ctx, fb_conn_t *c, fmq_bytes_t id, bool clean_start, fb_session_t *have)
 {
     fc_cluster_t *cl = ctx;
@@ -455,27 +486,49 @@ bool fc__connect(void *ctx, fb_conn_t *c, fmq_bytes_t id, bool clean_start, fb_s
     }
     if (!have && o && o->peer)
         holder = o->peer;
-    if (holder && holder->state != L_UP)
-        holder = NULL;
-    bool want = !clean_start && holder;
     uint64_t stamp = new_stamp(cl, o ? o->stamp : 0);
     owner_set(cl, id, NULL, stamp);
-    broadcast_claim(cl, id, stamp, want ? FC_CLAIM_WANT_SESSION : 0);
-    if (!want || holder->state != L_UP) /* the broadcast can fail the holder's link */
-        return false;
-    fc_pending_t *p = malloc(sizeof *p + id.len);
+    fc_pending_t *p = NULL;
+    bool want = !clean_start && !(have && !have->moved);
+    if (want) {
+        p = calloc(1, sizeof *p + id.len);
+        size_t n = 0;
+        for (fc_link_t *l = cl->links; l; l = l->next)
+            n += l->state == L_UP;
+        if (p && n && !(p->await = calloc(n, sizeof *p->await))) {
+            free(p);
+            p = NULL;
+        }
+        for (fc_link_t *l = cl->links; p && l; l = l->next)
+            if (l->state == L_UP && (l->version >= 3 || l == holder))
+                p->await[p->n_await++] = l;
+        if (p && !p->n_await) {
+            pending_free(p);
+            p = NULL;
+        }
+    }
+    broadcast_claim(cl, id, stamp, p ? FC_CLAIM_WANT_SESSION : 0);
     if (!p)
         return false;
+    /* The broadcast can fail links: those answer nothing. */
+    for (uint32_t i = 0; i < p->n_await;)
+        if (p->await[i]->state != L_UP)
+            p->await[i] = p->await[--p->n_await];
+        else
+            i++;
+    if (!p->n_await) {
+        pending_free(p);
+        return false;
+    }
     p->conn = c;
-    p->from = holder;
     p->stamp = stamp;
     p->deadline_ms = cl->now_ms + cl->cfg->cluster_takeover_timeout_ms;
     p->len = (uint16_t)id.len;
     memcpy(p->id, id.ptr, id.len);
     p->next = cl->pending;
     cl->pending = p;
-    FB_DEBUG("cluster: client %.*s: fetching its session from %s", (int)id.len,
-             (const char *)id.ptr, holder->name);
+    FB_DEBUG("cluster: client %.*s: asking %u nodes for its session", (int)id.len,
+             (const char *)id.ptr, p->n_await);
     return true;
 }
 
@@ -485,7 +538,8 @@ void fc__connect_cancel(void *ctx, fb_conn_t *c)
     for (fc_pending_t *p = cl->pending; p; p = p->next)
         if (p->conn == c) {
             pending_unlink(cl, p);
-            free(p);
+            resolve(cl, (fmq_bytes_t){(const uint8_t *)p->id, p->len});
+            pending_free(p);
             return;
         }
 }
@@ -520,18 +574,19 @@ int fc__on_claim(fc_link_t *l, const fc_frame_t *f)
     fc_owner_t *o = owner_get(cl, id);
     fb_session_t *s = held(cl, id);
     if (o && claim_cmp(f->claim.stamp, l->name, o->stamp, owner_name(cl, o)) <= 0) {
-        /* An older claim lost already; tell its node at once if we hold
-         * the session, so its CONNECT does not wait for nothing. */
-        if (want && s)
+        /* An older claim lost already: say so, so that its CONNECT does
+         * not wait for nothing. */
+        if (want)
             send_session(l, FC_SESS_SUPERSEDED, 0, f->claim.stamp, id, NULL, 0);
         return 0;
     }
-    bool was_ours = o && !o->peer;
     owner_set(cl, id, l, f->claim.stamp);
     if (s)
         give_away(cl, s, l, f->claim.stamp, want);
-    else if (want && was_ours && !pending_find(cl, id))
+    else if (want && !pending_find(cl, id)) /* every node answers: nothing here */
         send_session(l, FC_SESS_NONE, 0, f->claim.stamp, id, NULL, 0);
+    /* A CONNECT here still waiting for the session answers once it has
+     * it (resolve, after it resumes): the session, or that there is none. */
     return 0;
 }
 
@@ -542,11 +597,6 @@ int fc__on_release(fc_link_t *l, const fc_frame_t *f)
     fc_owner_t *o = owner_get(cl, id);
     if (o && o->peer == l && o->stamp == f->claim.stamp)
         owner_del(cl, o);
-    /* A CONNECT here waiting for that session from that node: there is
-     * none any more. */
-    fc_pending_t *p = pending_find(cl, id);
-    if (p && p->from == l)
-        pending_resume(cl, p);
     return 0;
 }
 
@@ -574,7 +624,7 @@ int fc__on_session(fc_link_t *l, const fc_frame_t *f)
     if (p && p->stamp != stamp)
         p = NULL;
     if (f->session.status != FC_SESS_DATA) {
-        if (p)
+        if (p && pending_answered(p, l)) /* nobody has it: a new session */
             pending_resume(cl, p);
         return 0;
     }
@@ -812,12 +862,13 @@ void fc__handoff_peer_down(fc_link_t *l)
             st->until_ms = 0;
         }
     }
-    /* CONNECTs waiting for a session it held start afresh. The loop
+    /* CONNECTs waiting for its answer wait for it no more. The loop
      * restarts because resuming can change the list. */
     for (fc_pending_t *p = cl->pending; p;) {
-        if (p->from == l) {
-            FB_WARN("cluster: client %.*s: node %s went down with its session; starting a new "
-                    "one",
+        uint32_t before = p->n_await;
+        if (pending_answered(p, l) && before) {
+            FB_INFO("cluster: client %.*s: node %s went down before answering; going on "
+                    "without it",
                     (int)p->len, p->id, l->name);
             pending_resume(cl, p);
             p = cl->pending;
@@ -877,7 +928,7 @@ void fc__handoff_free(fc_cluster_t *cl)
         fc_pending_t *p = cl->pending;
         cl->pending = p->next;
         p->conn->cluster_wait = false;
-        free(p);
+        pending_free(p);
     }
     while (cl->stubs)
         stub_unlink(cl, cl->stubs);

@@ -583,6 +583,14 @@ static void test_racing_connects(void)
         CHECK(strcmp(o1, a_live ? "n1" : "n2") == 0);
         CHECK((session_at(0, id) != NULL) == a_live);
         CHECK((session_at(1, id) != NULL) == b_live);
+        /* The loser was accepted, then taken over; its session went to the
+         * winner, which therefore resumes one. */
+        cli_t *win = a_live ? a : b, *lose = a_live ? b : a;
+        fmq_packet_t p;
+        CHECK(cli_expect(win, FMQ_CONNACK, &p) && p.connack.session_present == 1);
+        CHECK(cli_expect(lose, FMQ_CONNACK, &p));
+        CHECK(cli_expect(lose, FMQ_DISCONNECT, &p) &&
+              p.disconnect.reason == FMQ_RC_SESSION_TAKEN_OVER);
         cli_disconnect(a_live ? a : b);
         pump();
     }
@@ -744,8 +752,30 @@ static void test_order_kept_across_takeover(void)
     teardown();
 }
 
+/* The same client id on n1 and, a moment later, on n2, before n1's claim
+ * has travelled: n2 asks every node, n1 answers with the session. */
+static void test_connect_elsewhere_before_claim_arrives(void)
+{
+    mesh(3);
+    cli_t *old = cli_new(0);
+    cli_connect(old, "w", false, 600);
+    cli_subscribe(old, "w/#", 1); /* applied on n1 at once */
+    cli_t *x2 = cli_new(1);
+    cli_connect(x2, "w", false, 600); /* n2 has not heard of n1's claim */
+    pump();
+    fmq_packet_t p;
+    REQUIRE(cli_expect(x2, FMQ_CONNACK, &p));
+    CHECK_EQ_INT(p.connack.session_present, 1);
+    CHECK(cli_expect(old, FMQ_DISCONNECT, &p) &&
+          p.disconnect.reason == FMQ_RC_SESSION_TAKEN_OVER);
+    fb_session_t *s = session_at(1, "w");
+    REQUIRE(s != NULL);
+    CHECK_EQ_INT(s->n_subs, 1);
+    teardown();
+}
+
 CHECK_MAIN(T(test_mesh_and_routes), T(test_migrate_offline_session),
            T(test_migrate_target_vanishes), T(test_takeover_keeps_qos2_state),
            T(test_racing_connects), T(test_peer_death_drops_routes),
            T(test_old_protocol_and_wrong_secret), T(test_retained_everywhere),
-           T(test_order_kept_across_takeover))
+           T(test_order_kept_across_takeover), T(test_connect_elsewhere_before_claim_arrives))
