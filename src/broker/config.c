@@ -57,6 +57,7 @@ static bool check_listen(const char *v);
 static bool check_node_name(const char *v);
 static bool check_data_dir(const char *v);
 static bool check_opt_addr(const char *v);
+static bool check_opt_listen(const char *v);
 static bool check_addr_list(const char *v);
 static bool check_cluster_name(const char *v);
 static bool check_secret(const char *v);
@@ -124,6 +125,9 @@ static const setting_t settings[] = {
     ROW_U32(listen_backlog, 1, 65535, 4096, "listen(2) backlog of the client listener"),
     ROW_U32(write_buffer_limit, 4096, 1073741824u, 8388608,
             "bytes queued to one client before its QoS 0 messages are dropped"),
+    ROW_STR(admin_listen, "", check_opt_listen,
+            "expected empty, or IPV4:PORT or [IPV6]:PORT with a port from 0 to 65535",
+            "ADDR:PORT", "address of the admin HTTP server (health, metrics); empty: off"),
     ROW_STR(cluster_listen, "", check_opt_addr,
             "expected empty, or HOST:PORT with a port from 0 to 65535", "ADDR:PORT",
             "address the cluster port binds; empty runs a single node"),
@@ -329,6 +333,11 @@ static bool check_listen(const char *v)
         return inet_pton(AF_INET6, host + 1, addr) == 1;
     }
     return inet_pton(AF_INET, host, addr) == 1;
+}
+
+static bool check_opt_listen(const char *v)
+{
+    return *v == '\0' || check_listen(v);
 }
 
 /* Empty, or a host (name or address) and a port: resolved when used. */

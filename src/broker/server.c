@@ -3,6 +3,7 @@
 #include "broker/broker.h"
 #include "broker/conn.h"
 #include "broker/log.h"
+#include "admin/admin.h"
 #include "cluster/net.h"
 
 #include <errno.h>
@@ -32,6 +33,7 @@ typedef struct fb_server {
     bool stopping;
     tcp_closing_t *closing; /* sockets waiting for their output to drain */
     fc_net_t *cluster;      /* NULL: a single node */
+    fa_admin_t *admin;      /* NULL: admin_listen is empty */
     uint8_t rbuf[65536]; /* one read at a time on this loop: shared */
 } fb_server_t;
 
@@ -384,6 +386,16 @@ int fb_server_run(fb_config_t *cfg)
         FB_INFO("cluster %s: node %s on %s (port %d)", cfg->cluster_name, cfg->node_name,
                 cfg->cluster_listen, fc_net_port(srv->cluster));
     }
+    if (*cfg->admin_listen) {
+        char err[512];
+        if (fa_admin_start(&srv->loop, srv->b, srv->cluster ? fc_net_cluster(srv->cluster) : NULL,
+                           cfg, &srv->admin, err, sizeof err) != 0) {
+            FB_ERROR("%s", err);
+            goto fail;
+        }
+        FB_INFO("admin HTTP server on %s (port %d)", cfg->admin_listen,
+                fa_admin_port(srv->admin));
+    }
     uv_timer_init(&srv->loop, &srv->tick);
     srv->tick.data = srv;
     uv_timer_start(&srv->tick, on_tick, TICK_MS, TICK_MS);
@@ -408,8 +420,10 @@ fail:
      * its own handles first (close_walk would not know them). */
     if (srv->cluster)
         fc_net_stop(srv->cluster);
+    fa_admin_stop(srv->admin);
     uv_walk(&srv->loop, close_walk, srv);
     uv_run(&srv->loop, UV_RUN_DEFAULT);
+    fa_admin_free(srv->admin);
     fc_net_free(srv->cluster);
     fb_broker_free(srv->b);
     uv_loop_close(&srv->loop);

@@ -1,0 +1,333 @@
+/* The admin HTTP server on the broker's loop: /health/live, /health/ready,
+ * /metrics. */
+#include "admin/admin.h"
+#include "broker/log.h"
+
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct fa_admin {
+    uv_loop_t *loop;
+    fb_broker_t *b;
+    fc_cluster_t *cl;
+    struct MHD_Daemon *d;
+    uv_poll_t poll;
+    uv_timer_t timer;
+    bool poll_on, timer_on;
+    int port;
+};
+
+/* ---- metrics ---- */
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+    bool oom;
+} sbuf_t;
+
+static void put(sbuf_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(sbuf_t *s, const char *fmt, ...)
+{
+    if (s->oom)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(s->p ? s->p + s->len : NULL, s->p ? s->cap - s->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            s->oom = true;
+            return;
+        }
+        if (s->p && s->len + (size_t)n < s->cap) {
+            s->len += (size_t)n;
+            return;
+        }
+        size_t cap = s->cap ? s->cap * 2 : 4096;
+        while (cap < s->len + (size_t)n + 1)
+            cap *= 2;
+        char *q = realloc(s->p, cap);
+        if (!q) {
+            s->oom = true;
+            return;
+        }
+        s->p = q;
+        s->cap = cap;
+    }
+}
+
+static void metric(sbuf_t *s, const char *name, const char *type, const char *help,
+                   unsigned long long v)
+{
+    put(s, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, v);
+}
+
+char *fa_metrics_text(const fb_broker_t *b, const fc_cluster_t *cl, size_t *len)
+{
+    sbuf_t s = {0};
+    const fb_stats_t *st = &b->stats;
+    metric(&s, "ferrymq_connections", "gauge", "Client connections open now.", b->n_conns);
+    metric(&s, "ferrymq_sessions", "gauge", "Sessions held by this node (online and offline).",
+           fb_map_count(b->sessions));
+    metric(&s, "ferrymq_subscriptions", "gauge", "Subscriptions: (filter, session) pairs.",
+           fb_subtab_count(b->subs));
+    metric(&s, "ferrymq_retained_messages", "gauge", "Retained messages stored.",
+           fb_retain_count(b->retained));
+    metric(&s, "ferrymq_connections_accepted_total", "counter", "Connections accepted.",
+           st->conns_accepted);
+    metric(&s, "ferrymq_connections_closed_total", "counter", "Connections closed.",
+           st->conns_closed);
+    metric(&s, "ferrymq_connections_refused_total", "counter",
+           "Connections closed on accept, far past max_connections.", st->conns_refused);
+    put(&s, "# HELP ferrymq_messages_received_total PUBLISH packets received from clients, "
+            "by QoS.\n# TYPE ferrymq_messages_received_total counter\n");
+    for (int q = 0; q < 3; q++)
+        put(&s, "ferrymq_messages_received_total{qos=\"%d\"} %llu\n", q,
+            (unsigned long long)st->msgs_in[q]);
+    put(&s, "# HELP ferrymq_messages_sent_total PUBLISH packets sent to clients, by QoS.\n"
+            "# TYPE ferrymq_messages_sent_total counter\n");
+    for (int q = 0; q < 3; q++)
+        put(&s, "ferrymq_messages_sent_total{qos=\"%d\"} %llu\n", q,
+            (unsigned long long)st->msgs_out[q]);
+    metric(&s, "ferrymq_messages_dropped_total", "counter",
+           "Deliveries dropped: queue limit, expiry, a client that does not read.",
+           st->msgs_dropped);
+    metric(&s, "ferrymq_bytes_received_total", "counter", "Bytes read from clients.",
+           st->bytes_in);
+    metric(&s, "ferrymq_bytes_sent_total", "counter", "Bytes queued to clients.", st->bytes_out);
+    metric(&s, "ferrymq_takeovers_total", "counter",
+           "Sessions taken over by a new connection (same node or another).", st->takeovers);
+    metric(&s, "ferrymq_sessions_expired_total", "counter", "Sessions expired.",
+           st->sessions_expired);
+    metric(&s, "ferrymq_wills_published_total", "counter", "Will messages published.",
+           st->wills_published);
+    metric(&s, "ferrymq_protocol_errors_total", "counter",
+           "Connections closed for a protocol error.", st->protocol_errors);
+    if (cl) {
+        fc_peer_info_t info[64];
+        size_t n = fc_cluster_peers(cl, info, 64);
+        metric(&s, "ferrymq_cluster_peers_up", "gauge", "Cluster peers with a link up.", n);
+        put(&s, "# HELP ferrymq_cluster_peer_routes Filters a peer announced.\n"
+                "# TYPE ferrymq_cluster_peer_routes gauge\n");
+        for (size_t i = 0; i < n && i < 64; i++)
+            put(&s, "ferrymq_cluster_peer_routes{peer=\"%s\",protocol=\"%u\"} %u\n",
+                info[i].name, info[i].version, info[i].routes);
+        const fc_stats_t *cs = fc_cluster_stats(cl);
+        metric(&s, "ferrymq_cluster_frames_received_total", "counter", "Cluster frames read.",
+               cs->frames_in);
+        metric(&s, "ferrymq_cluster_frames_sent_total", "counter", "Cluster frames written.",
+               cs->frames_out);
+        metric(&s, "ferrymq_cluster_bytes_received_total", "counter", "Cluster bytes read.",
+               cs->bytes_in);
+        metric(&s, "ferrymq_cluster_bytes_sent_total", "counter", "Cluster bytes written.",
+               cs->bytes_out);
+        metric(&s, "ferrymq_cluster_publishes_forwarded_total", "counter",
+               "Messages forwarded to peers for delivery.", cs->publishes_forwarded);
+        metric(&s, "ferrymq_cluster_publishes_received_total", "counter",
+               "Messages received from peers.", cs->publishes_received);
+        metric(&s, "ferrymq_cluster_sessions_shipped_total", "counter",
+               "Sessions sent to another node (takeover or migration).", cs->sessions_shipped);
+        metric(&s, "ferrymq_cluster_sessions_received_total", "counter",
+               "Sessions received from another node.", cs->sessions_received);
+        metric(&s, "ferrymq_cluster_sessions_discarded_total", "counter",
+               "Sessions received that a newer one here made obsolete.", cs->sessions_discarded);
+        metric(&s, "ferrymq_cluster_deliveries_forwarded_total", "counter",
+               "Messages a handoff stub forwarded to a session's new node.",
+               cs->deliveries_forwarded);
+        metric(&s, "ferrymq_cluster_duplicates_dropped_total", "counter",
+               "Second copies dropped during handoffs.", cs->duplicates_dropped);
+        metric(&s, "ferrymq_cluster_deliveries_held_total", "counter",
+               "Deliveries held back during handoffs to keep their order.",
+               cs->deliveries_held);
+        metric(&s, "ferrymq_cluster_links_refused_total", "counter",
+               "Links refused: wrong secret, cluster name or protocol version.",
+               cs->links_refused);
+        metric(&s, "ferrymq_cluster_peers_down_total", "counter", "Peers lost.", cs->peers_down);
+    }
+    if (s.oom) {
+        free(s.p);
+        return NULL;
+    }
+    *len = s.len;
+    return s.p;
+}
+
+/* ---- HTTP ---- */
+
+static enum MHD_Result respond(struct MHD_Connection *c, unsigned code, const char *type,
+                               char *body, size_t len, bool owned)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        len, body, owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_MUST_COPY);
+    if (!r) {
+        if (owned)
+            free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", type);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    enum MHD_Result ret = MHD_queue_response(c, code, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result json(struct MHD_Connection *c, unsigned code, const char *text)
+{
+    return respond(c, code, "application/json", (char *)text, strlen(text), false);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload, size_t *upload_len, void **req)
+{
+    (void)version;
+    (void)upload;
+    fa_admin_t *a = cls;
+    if (*req == NULL) { /* first call: headers only */
+        *req = (void *)1;
+        return MHD_YES;
+    }
+    if (*upload_len) { /* no endpoint takes a body yet: ignore it */
+        *upload_len = 0;
+        return MHD_YES;
+    }
+    bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    if (strcmp(url, "/health/live") == 0 || strcmp(url, "/health/ready") == 0 ||
+        strcmp(url, "/metrics") == 0) {
+        if (!get)
+            return json(c, 405, "{\"error\":\"method not allowed: use GET\"}");
+    } else {
+        return json(c, 404, "{\"error\":\"no such endpoint\"}");
+    }
+    if (strcmp(url, "/health/live") == 0)
+        return json(c, 200, "{\"status\":\"live\"}");
+    if (strcmp(url, "/health/ready") == 0)
+        return a->b->shutting_down ? json(c, 503, "{\"status\":\"shutting down\"}")
+                                   : json(c, 200, "{\"status\":\"ready\"}");
+    size_t len = 0;
+    char *text = fa_metrics_text(a->b, a->cl, &len);
+    if (!text)
+        return json(c, 500, "{\"error\":\"out of memory\"}");
+    return respond(c, 200, "text/plain; version=0.0.4", text, len, true);
+}
+
+static void arm_timer(fa_admin_t *a);
+
+static void run(fa_admin_t *a)
+{
+    fb_broker_set_clock(a->b, fb_now_ms(), uv_now(a->loop));
+    MHD_run(a->d);
+    arm_timer(a);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    run(h->data);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    run(t->data);
+}
+
+static void arm_timer(fa_admin_t *a)
+{
+    MHD_UNSIGNED_LONG_LONG ms = 0;
+    if (MHD_get_timeout(a->d, &ms) == MHD_YES)
+        uv_timer_start(&a->timer, on_timer, ms, 0);
+    else
+        uv_timer_stop(&a->timer);
+}
+
+static bool parse_addr(const char *spec, struct sockaddr_storage *ss)
+{
+    char host[256];
+    const char *colon = strrchr(spec, ':');
+    if (!colon || colon == spec || (size_t)(colon - spec) >= sizeof host)
+        return false;
+    memcpy(host, spec, (size_t)(colon - spec));
+    host[colon - spec] = 0;
+    int port = atoi(colon + 1);
+    if (host[0] == '[') {
+        size_t hl = strlen(host);
+        host[hl - 1] = 0;
+        return uv_ip6_addr(host + 1, port, (struct sockaddr_in6 *)ss) == 0;
+    }
+    return uv_ip4_addr(host, port, (struct sockaddr_in *)ss) == 0;
+}
+
+int fa_admin_start(uv_loop_t *loop, fb_broker_t *b, fc_cluster_t *cl, const fb_config_t *cfg,
+                   fa_admin_t **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    struct sockaddr_storage ss = {0};
+    if (!parse_addr(cfg->admin_listen, &ss)) {
+        snprintf(err, errlen, "admin_listen: cannot parse \"%s\"", cfg->admin_listen);
+        return -1;
+    }
+    fa_admin_t *a = calloc(1, sizeof *a);
+    if (!a) {
+        snprintf(err, errlen, "admin: out of memory");
+        return -1;
+    }
+    a->loop = loop;
+    a->b = b;
+    a->cl = cl;
+    unsigned flags = MHD_USE_EPOLL | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    a->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR,
+                            (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, 256u,
+                            MHD_OPTION_CONNECTION_TIMEOUT, 10u,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536, MHD_OPTION_END);
+    if (!a->d) {
+        snprintf(err, errlen, "admin_listen %s: cannot start the HTTP server (address in use?)",
+                 cfg->admin_listen);
+        free(a);
+        return -1;
+    }
+    const union MHD_DaemonInfo *fdi = MHD_get_daemon_info(a->d, MHD_DAEMON_INFO_EPOLL_FD);
+    const union MHD_DaemonInfo *pi = MHD_get_daemon_info(a->d, MHD_DAEMON_INFO_BIND_PORT);
+    a->port = pi ? pi->port : 0;
+    *out = a;
+    uv_timer_init(loop, &a->timer);
+    a->timer.data = a;
+    a->timer_on = true;
+    if (!fdi || uv_poll_init(loop, &a->poll, fdi->epoll_fd) != 0) {
+        snprintf(err, errlen, "admin: cannot watch the HTTP server's epoll descriptor");
+        return -1;
+    }
+    a->poll.data = a;
+    a->poll_on = true;
+    uv_poll_start(&a->poll, UV_READABLE, on_poll);
+    arm_timer(a);
+    return 0;
+}
+
+int fa_admin_port(const fa_admin_t *a)
+{
+    return a->port;
+}
+
+void fa_admin_stop(fa_admin_t *a)
+{
+    if (!a)
+        return;
+    if (a->poll_on && !uv_is_closing((uv_handle_t *)&a->poll))
+        uv_close((uv_handle_t *)&a->poll, NULL);
+    if (a->timer_on && !uv_is_closing((uv_handle_t *)&a->timer))
+        uv_close((uv_handle_t *)&a->timer, NULL);
+}
+
+void fa_admin_free(fa_admin_t *a)
+{
+    if (!a)
+        return;
+    if (a->d)
+        MHD_stop_daemon(a->d);
+    free(a);
+}
