@@ -1,24 +1,14 @@
 /* The admin HTTP server on the broker's loop: /health/live, /health/ready,
  * /metrics. */
-#include "admin/admin.h"
+#include "admin/admin_int.h"
 #include "broker/log.h"
 
-#include <microhttpd.h>
+#include <arpa/inet.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct fa_admin {
-    uv_loop_t *loop;
-    fb_broker_t *b;
-    fc_cluster_t *cl;
-    struct MHD_Daemon *d;
-    uv_poll_t poll;
-    uv_timer_t timer;
-    bool poll_on, timer_on;
-    int port;
-};
 
 /* ---- metrics ---- */
 
@@ -158,8 +148,8 @@ char *fa_metrics_text(const fb_broker_t *b, const fc_cluster_t *cl, size_t *len)
 
 /* ---- HTTP ---- */
 
-static enum MHD_Result respond(struct MHD_Connection *c, unsigned code, const char *type,
-                               char *body, size_t len, bool owned)
+enum MHD_Result fa__respond(struct MHD_Connection *c, unsigned code, const char *type, char *body,
+                            size_t len, bool owned)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(
         len, body, owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_MUST_COPY);
@@ -170,6 +160,8 @@ static enum MHD_Result respond(struct MHD_Connection *c, unsigned code, const ch
     }
     MHD_add_response_header(r, "Content-Type", type);
     MHD_add_response_header(r, "Cache-Control", "no-store");
+    if (code == 401)
+        MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"ferrymq\"");
     enum MHD_Result ret = MHD_queue_response(c, code, r);
     MHD_destroy_response(r);
     return ret;
@@ -177,7 +169,30 @@ static enum MHD_Result respond(struct MHD_Connection *c, unsigned code, const ch
 
 static enum MHD_Result json(struct MHD_Connection *c, unsigned code, const char *text)
 {
-    return respond(c, code, "application/json", (char *)text, strlen(text), false);
+    return fa__respond(c, code, "application/json", (char *)text, strlen(text), false);
+}
+
+enum MHD_Result fa__error(struct MHD_Connection *c, unsigned code, const char *message)
+{
+    /* Messages are ours (no quotes or control characters in them). */
+    char buf[256];
+    int n = snprintf(buf, sizeof buf, "{\"error\":\"%s\"}", message);
+    return fa__respond(c, code, "application/json", buf,
+                       n > 0 && (size_t)n < sizeof buf ? (size_t)n : strlen(buf), false);
+}
+
+/* "Authorization: Bearer <admin_token>", compared in constant time. */
+static bool authorized(const fa_admin_t *a, struct MHD_Connection *c)
+{
+    const char *token = a->cfg->admin_token;
+    if (!*token)
+        return true; /* loopback only, see fa_admin_start */
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    if (!h || strncmp(h, "Bearer ", 7) != 0)
+        return false;
+    h += 7;
+    size_t n = strlen(token);
+    return strlen(h) == n && CRYPTO_memcmp(h, token, n) == 0;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -196,12 +211,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    if (strncmp(url, "/api/", 5) == 0) {
+        if (!authorized(a, c))
+            return fa__error(c, 401, "missing or wrong bearer token");
+        fb_broker_set_clock(a->b, fb_now_ms(), uv_now(a->loop));
+        return fa__api(a, c, method, url);
+    }
+    /* Health and metrics need no token: load balancers, probes and
+     * Prometheus call them. */
     if (strcmp(url, "/health/live") == 0 || strcmp(url, "/health/ready") == 0 ||
         strcmp(url, "/metrics") == 0) {
         if (!get)
-            return json(c, 405, "{\"error\":\"method not allowed: use GET\"}");
+            return fa__error(c, 405, "method not allowed: use GET");
     } else {
-        return json(c, 404, "{\"error\":\"no such endpoint\"}");
+        return fa__error(c, 404, "no such endpoint");
     }
     if (strcmp(url, "/health/live") == 0)
         return json(c, 200, "{\"status\":\"live\"}");
@@ -212,7 +235,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     char *text = fa_metrics_text(a->b, a->cl, &len);
     if (!text)
         return json(c, 500, "{\"error\":\"out of memory\"}");
-    return respond(c, 200, "text/plain; version=0.0.4", text, len, true);
+    return fa__respond(c, 200, "text/plain; version=0.0.4", text, len, true);
 }
 
 static void arm_timer(fa_admin_t *a);
@@ -271,6 +294,17 @@ int fa_admin_start(uv_loop_t *loop, fb_broker_t *b, fc_cluster_t *cl, const fb_c
         snprintf(err, errlen, "admin_listen: cannot parse \"%s\"", cfg->admin_listen);
         return -1;
     }
+    bool loopback = (ss.ss_family == AF_INET &&
+                     (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127) ||
+                    (ss.ss_family == AF_INET6 &&
+                     IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr));
+    if (!loopback && !*cfg->admin_token) {
+        snprintf(err, errlen,
+                 "admin_listen %s is not a loopback address: set admin_token (or "
+                 "FERRYMQ_ADMIN_TOKEN) first, the API can disconnect clients",
+                 cfg->admin_listen);
+        return -1;
+    }
     fa_admin_t *a = calloc(1, sizeof *a);
     if (!a) {
         snprintf(err, errlen, "admin: out of memory");
@@ -279,6 +313,8 @@ int fa_admin_start(uv_loop_t *loop, fb_broker_t *b, fc_cluster_t *cl, const fb_c
     a->loop = loop;
     a->b = b;
     a->cl = cl;
+    a->cfg = cfg;
+    a->started_ms = fb_now_ms();
     unsigned flags = MHD_USE_EPOLL | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     a->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR,
                             (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, 256u,

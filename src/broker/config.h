@@ -74,6 +74,7 @@ typedef struct fb_config {
     uint32_t write_buffer_limit; /* bytes queued to one client before QoS 0 is dropped,
                                     4096..1073741824, default 8388608 */
     char *admin_listen;          /* admin HTTP server "ip:port", "" = off */
+    char *admin_token;           /* bearer token for /api/, "" = none (loopback only) */
     /* Cluster (docs/configuration.md); cluster_listen "" = a single node. */
     char *cluster_listen, *cluster_advertise, *cluster_name, *cluster_secret;
     char *cluster_seeds;         /* "host:port,host:port" */

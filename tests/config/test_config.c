@@ -851,7 +851,7 @@ static void test_print_roundtrip(harness_t *t)
     int lines = 0;
     for (const char *p = text; *p; p++)
         lines += *p == '\n';
-    CHECK_INT(lines, 39);
+    CHECK_INT(lines, 40);
     /* The printout is a config file that gives the same settings back. */
     fb_config_defaults(&b);
     CHECK_INT(yaml(&b, text, err), 0);

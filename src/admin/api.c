@@ -1,0 +1,162 @@
+/* The admin JSON API (jansson): node and cluster status, clients. Bearer
+ * token checked in admin.c before anything here runs. */
+#include "admin/admin_int.h"
+#include "broker/conn.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef FMQ_VERSION
+#define FMQ_VERSION "unknown"
+#endif
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned code, json_t *j)
+{
+    if (!j)
+        return fa__error(c, 500, "out of memory");
+    char *text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (!text)
+        return fa__error(c, 500, "out of memory");
+    return fa__respond(c, code, "application/json", text, strlen(text), true);
+}
+
+static json_t *node_json(const fa_admin_t *a)
+{
+    const fb_broker_t *b = a->b;
+    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b}", "node", b->cfg->node_name,
+                     "version", FMQ_VERSION, "connections", (json_int_t)b->n_conns, "sessions",
+                     (json_int_t)fb_map_count(b->sessions), "subscriptions",
+                     (json_int_t)fb_subtab_count(b->subs), "retained",
+                     (json_int_t)fb_retain_count(b->retained), "uptime_s",
+                     (json_int_t)((fb_now_ms() - a->started_ms) / 1000u), "shutting_down",
+                     b->shutting_down);
+}
+
+static enum MHD_Result get_cluster(fa_admin_t *a, struct MHD_Connection *c)
+{
+    json_t *nodes = json_array();
+    json_t *me = node_json(a);
+    if (me)
+        json_object_set_new(me, "self", json_true());
+    json_array_append_new(nodes, me);
+    if (a->cl) {
+        fc_peer_info_t info[256];
+        size_t n = fc_cluster_peers(a->cl, info, 256);
+        for (size_t i = 0; i < n && i < 256; i++)
+            json_array_append_new(
+                nodes, json_pack("{s:s, s:s, s:s, s:i, s:b, s:I}", "node", info[i].name,
+                                 "cluster_addr", info[i].cluster_addr, "client_addr",
+                                 info[i].client_addr, "protocol", (int)info[i].version, "up",
+                                 info[i].up, "routes", (json_int_t)info[i].routes));
+    }
+    return send_json(c, 200,
+                     json_pack("{s:s, s:o}", "cluster",
+                               a->cl ? a->b->cfg->cluster_name : "", "nodes", nodes));
+}
+
+static json_t *client_json(const fb_session_t *s)
+{
+    const fb_conn_t *c = s->conn;
+    return json_pack("{s:s, s:b, s:i, s:I, s:I, s:I, s:I, s:I}", "client_id", s->client_id,
+                     "connected", c != NULL && c->state == FB_CONN_ACTIVE, "protocol",
+                     c ? (int)c->version : 0, "session_expiry_s", (json_int_t)s->expiry,
+                     "subscriptions", (json_int_t)s->n_subs, "inflight",
+                     (json_int_t)s->n_inflight, "queued", (json_int_t)s->q_len, "dropped",
+                     (json_int_t)s->dropped);
+}
+
+/* Reads an unsigned query argument; false (with a message) when malformed. */
+static bool query_uint(struct MHD_Connection *c, const char *name, unsigned long def,
+                       unsigned long max, unsigned long *out, const char **why)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+    *out = def;
+    if (!v)
+        return true;
+    char *end;
+    unsigned long n = strtoul(v, &end, 10);
+    if (!*v || *end || v[0] == '-' || n > max) {
+        *why = name;
+        return false;
+    }
+    *out = n;
+    return true;
+}
+
+/* Sessions in table order; `page` is 1-based. */
+static enum MHD_Result list_clients(fa_admin_t *a, struct MHD_Connection *c)
+{
+    unsigned long page, limit;
+    const char *bad = NULL;
+    if (!query_uint(c, "page", 1, 1000000000ul, &page, &bad) ||
+        !query_uint(c, "limit", 100, 10000, &limit, &bad) || page == 0 || limit == 0) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "%s must be a whole number (page >= 1, 1 <= limit <= 10000)",
+                 bad ? bad : "page and limit");
+        return fa__error(c, 400, msg);
+    }
+    json_t *items = json_array();
+    size_t pos = 0, index = 0, skip = (page - 1) * limit;
+    const void *k;
+    size_t kl;
+    void *v;
+    while (fb_map_next(a->b->sessions, &pos, &k, &kl, &v)) {
+        const fb_session_t *s = v;
+        if (s->moved)
+            continue;
+        if (index++ < skip || json_array_size(items) >= limit)
+            continue;
+        json_array_append_new(items, client_json(s));
+    }
+    return send_json(c, 200,
+                     json_pack("{s:o, s:I, s:I, s:I}", "data", items, "page", (json_int_t)page,
+                               "limit", (json_int_t)limit, "total", (json_int_t)index));
+}
+
+static enum MHD_Result one_client(fa_admin_t *a, struct MHD_Connection *c, const char *method,
+                                  const char *id)
+{
+    fb_session_t *s = fb_map_get(a->b->sessions, id, strlen(id));
+    if (!s || s->moved)
+        return fa__error(c, 404, "no such client on this node");
+    if (strcmp(method, "GET") == 0)
+        return send_json(c, 200, client_json(s));
+    /* DELETE: kick. The connection ends with 0x98 (Administrative
+     * action); the session stays, as for any disconnect, unless
+     * ?discard=true asks for it to go too. */
+    const char *discard = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "discard");
+    bool drop = discard && strcmp(discard, "true") == 0;
+    if (discard && !drop && strcmp(discard, "false") != 0)
+        return fa__error(c, 400, "discard must be true or false");
+    bool was_connected = s->conn != NULL;
+    if (s->conn)
+        fb_conn_close(s->conn, FMQ_RC_ADMINISTRATIVE_ACTION, "kicked by the admin API");
+    s = fb_map_get(a->b->sessions, id, strlen(id)); /* a lifetime-0 session ended */
+    if (drop && s && !s->moved && !s->conn)
+        fb_broker_session_drop(a->b, s);
+    fb_broker_flush(a->b);
+    return send_json(c, 200,
+                     json_pack("{s:s, s:b, s:b}", "client_id", id, "disconnected",
+                               was_connected, "session_discarded", drop));
+}
+
+enum MHD_Result fa__api(fa_admin_t *a, struct MHD_Connection *c, const char *method,
+                        const char *url)
+{
+    bool get = strcmp(method, "GET") == 0;
+    if (strcmp(url, "/api/v1/node") == 0)
+        return get ? send_json(c, 200, node_json(a)) : fa__error(c, 405, "use GET");
+    if (strcmp(url, "/api/v1/cluster") == 0)
+        return get ? get_cluster(a, c) : fa__error(c, 405, "use GET");
+    if (strcmp(url, "/api/v1/clients") == 0)
+        return get ? list_clients(a, c) : fa__error(c, 405, "use GET");
+    static const char prefix[] = "/api/v1/clients/";
+    if (strncmp(url, prefix, sizeof prefix - 1) == 0 && url[sizeof prefix - 1]) {
+        if (!get && strcmp(method, "DELETE") != 0)
+            return fa__error(c, 405, "use GET or DELETE");
+        return one_client(a, c, method, url + sizeof prefix - 1);
+    }
+    return fa__error(c, 404, "no such endpoint");
+}
