@@ -28,11 +28,6 @@ static char *dup_bytes(fmq_bytes_t b)
     return s;
 }
 
-static fmq_bytes_t str_bytes(const char *s)
-{
-    return (fmq_bytes_t){(const uint8_t *)s, s ? (uint32_t)strlen(s) : 0};
-}
-
 static bool bytes_eq(fmq_bytes_t b, const char *s)
 {
     return s && b.len == strlen(s) && memcmp(b.ptr, s, b.len) == 0;
@@ -223,12 +218,12 @@ static void send_hello(fc_link_t *l)
     fc_frame_t f = {.type = FC_T_HELLO};
     f.hello.proto_min = FC_PROTO_MIN;
     f.hello.proto_max = cl->proto_max;
-    f.hello.cluster = str_bytes(cl->cfg->cluster_name);
-    f.hello.node = str_bytes(cl->name);
+    f.hello.cluster = fmq_cstr(cl->cfg->cluster_name);
+    f.hello.node = fmq_cstr(cl->name);
     f.hello.incarnation = cl->incarnation;
     f.hello.nonce = (fmq_bytes_t){l->nonce, FC_NONCE_LEN};
-    f.hello.client_addr = str_bytes(cl->cfg->listen);
-    f.hello.cluster_addr = str_bytes(cl->advertise);
+    f.hello.client_addr = fmq_cstr(cl->cfg->listen);
+    f.hello.cluster_addr = fmq_cstr(cl->advertise);
     fc__send(l, &f);
 }
 
@@ -274,7 +269,7 @@ void fc__link_fail(fc_link_t *l, uint8_t code, const char *why)
     if (code) {
         fc_frame_t f = {.type = FC_T_ERROR};
         f.error.code = code;
-        f.error.text = str_bytes(why);
+        f.error.text = fmq_cstr(why);
         fc__send(l, &f);
     }
     if (l->state == L_UP) {
@@ -318,8 +313,8 @@ static void send_members(fc_link_t *to)
         if (l->state != L_UP || l == to || !l->cluster_addr)
             continue;
         size_t before = used;
-        if (!fc_list_put(buf, sizeof buf, &used, str_bytes(l->name)) ||
-            !fc_list_put(buf, sizeof buf, &used, str_bytes(l->cluster_addr))) {
+        if (!fc_list_put(buf, sizeof buf, &used, fmq_cstr(l->name)) ||
+            !fc_list_put(buf, sizeof buf, &used, fmq_cstr(l->cluster_addr))) {
             used = before;
             break;
         }
@@ -337,7 +332,7 @@ static void link_up(fc_link_t *l)
     fc_target_t *t = target_of_link(cl, l);
     /* The same name with another incarnation: the node restarted, and its
      * old link (perhaps to a frozen process) is stale now, not later. */
-    fc_link_t *old = fc__peer(cl, str_bytes(l->name));
+    fc_link_t *old = fc__peer(cl, fmq_cstr(l->name));
     if (old && old->incarnation != l->incarnation) {
         fc_target_t *ot = target_of_link(cl, old);
         if (ot)
@@ -364,7 +359,7 @@ static void link_up(fc_link_t *l)
         cl->ops->close(l->tctx);
         return;
     }
-    if (fc__peer(cl, str_bytes(l->name))) {
+    if (fc__peer(cl, fmq_cstr(l->name))) {
         fc__link_fail(l, FC_ERR_DUPLICATE, "a link to this node is up already");
         return;
     }
@@ -745,7 +740,7 @@ void fc_cluster_tick(fc_cluster_t *cl, uint64_t mono_ms)
             fc_target_t *t = &cl->targets[i];
             if (t->self || t->link)
                 continue;
-            if (t->name && fc__peer(cl, str_bytes(t->name))) {
+            if (t->name && fc__peer(cl, fmq_cstr(t->name))) {
                 t->failing_since_ms = 0;
                 continue;
             }
@@ -790,7 +785,7 @@ void fc_cluster_leave(fc_cluster_t *cl)
 {
     cl->leaving = true;
     fc_frame_t f = {.type = FC_T_LEAVE};
-    f.leave.reason = str_bytes("shutting down");
+    f.leave.reason = fmq_cstr("shutting down");
     fc__broadcast(cl, &f, NULL);
 }
 
@@ -825,8 +820,11 @@ fc_cluster_t *fc_cluster_new(fb_broker_t *b, const fb_config_t *cfg, const fc_ne
                                                                        : cfg->cluster_protocol_max);
     cl->peers = fb_map_new();
     cl->owners = fb_map_new_borrowing();
+    cl->stub_index = fb_map_new_borrowing();
+    cl->dedup_index = fb_map_new_borrowing();
     cl->routes = fb_subtab_new();
     if (!cl->name || !cl->advertise || !cl->peers || !cl->owners || !cl->routes ||
+        !cl->stub_index || !cl->dedup_index ||
         RAND_bytes((uint8_t *)&cl->incarnation, sizeof cl->incarnation) != 1) {
         snprintf(err, errlen, "cluster: out of memory");
         fc_cluster_free(cl);

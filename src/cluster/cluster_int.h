@@ -89,7 +89,7 @@ typedef struct fc_stub {
     size_t blob_len;
     fc_migrate_done_fn done;
     void *done_ctx;
-    struct fc_stub *next;
+    struct fc_stub *prev, *next; /* cl->stubs */
 } fc_stub_t;
 
 /* A delivery held back during a handoff (see handoff.c). */
@@ -115,7 +115,7 @@ typedef struct fc_dedup {
     uint64_t hold_until_ms;
     fc_held_t *held;
     uint32_t n_held, cap_held;
-    struct fc_dedup *next;
+    struct fc_dedup *prev, *next; /* cl->dedups */
 } fc_dedup_t;
 
 struct fc_cluster {
@@ -139,8 +139,10 @@ struct fc_cluster {
     fb_subtab_t *routes;         /* filter -> peer links (and self for shared groups) */
     fb_map_t *owners;            /* client id -> fc_owner_t (borrowing: key in the entry) */
     fc_pending_t *pending;
-    fc_stub_t *stubs;
-    fc_dedup_t *dedups;
+    fc_stub_t *stubs;            /* every stub (for the tick), and by client id: */
+    fb_map_t *stub_index;        /* borrowing: key = the stub session's own id */
+    fc_dedup_t *dedups;          /* likewise, for arrived sessions */
+    fb_map_t *dedup_index;
 
     uint8_t *scratch;            /* frame encoding */
     size_t scratch_cap;

@@ -123,12 +123,14 @@ static void broadcast_claim(fc_cluster_t *cl, fmq_bytes_t id, uint64_t stamp, ui
 
 /* ---- stubs and duplicate suppression ---- */
 
+/* Stubs and arrived-session records are found by client id (an evacuation
+ * has thousands at once; a delivery must not scan them) and kept in a
+ * doubly linked list for the tick. A record exists only while its session
+ * does, so the index borrows the session's own id as its key. */
 static fc_stub_t *stub_of(const fc_cluster_t *cl, const fb_session_t *s)
 {
-    for (fc_stub_t *st = cl->stubs; st; st = st->next)
-        if (st->s == s)
-            return st;
-    return NULL;
+    fc_stub_t *st = fb_map_get(cl->stub_index, s->client_id, s->id_len);
+    return st && st->s == s ? st : NULL;
 }
 
 /* The stub stops forwarding: the new node may deliver what it held. */
@@ -144,22 +146,28 @@ static void send_stub_end(fc_stub_t *st)
 
 static void stub_unlink(fc_cluster_t *cl, fc_stub_t *st)
 {
-    for (fc_stub_t **pp = &cl->stubs; *pp; pp = &(*pp)->next)
-        if (*pp == st) {
-            *pp = st->next;
-            break;
-        }
+    if (st->prev)
+        st->prev->next = st->next;
+    else
+        cl->stubs = st->next;
+    if (st->next)
+        st->next->prev = st->prev;
+    if (fb_map_get(cl->stub_index, st->s->client_id, st->s->id_len) == st)
+        fb_map_del(cl->stub_index, st->s->client_id, st->s->id_len);
     free(st->blob);
     free(st);
 }
 
 static void dedup_unlink(fc_cluster_t *cl, fc_dedup_t *d)
 {
-    for (fc_dedup_t **pp = &cl->dedups; *pp; pp = &(*pp)->next)
-        if (*pp == d) {
-            *pp = d->next;
-            break;
-        }
+    if (d->prev)
+        d->prev->next = d->next;
+    else
+        cl->dedups = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
+    if (fb_map_get(cl->dedup_index, d->s->client_id, d->s->id_len) == d)
+        fb_map_del(cl->dedup_index, d->s->client_id, d->s->id_len);
     d->s->dedup = false;
     for (uint32_t i = 0; i < d->n_held; i++)
         fb_msg_unref(d->held[i].m);
@@ -170,10 +178,8 @@ static void dedup_unlink(fc_cluster_t *cl, fc_dedup_t *d)
 
 static fc_dedup_t *dedup_of(const fc_cluster_t *cl, const fb_session_t *s)
 {
-    for (fc_dedup_t *d = cl->dedups; d; d = d->next)
-        if (d->s == s)
-            return d;
-    return NULL;
+    fc_dedup_t *d = fb_map_get(cl->dedup_index, s->client_id, s->id_len);
+    return d && d->s == s ? d : NULL;
 }
 
 /* The old node stopped forwarding (or will not say so): what was held
@@ -275,7 +281,14 @@ static void dedup_start(fc_cluster_t *cl, fb_session_t *s, fc_link_t *from)
         dedup_insert(d, s->inflight[i].msg->id);
     for (uint32_t i = 0; i < s->q_len; i++)
         dedup_insert(d, s->queue[(s->q_head + i) % s->q_cap].msg->id);
+    if (fb_map_put(cl->dedup_index, s->client_id, s->id_len, d) != 0) {
+        free(d->ids);
+        free(d);
+        return; /* out of memory: no duplicate suppression for this one */
+    }
     d->next = cl->dedups;
+    if (d->next)
+        d->next->prev = d;
     cl->dedups = d;
     s->dedup = true;
 }
@@ -339,7 +352,8 @@ int fc__on_stub_end(fc_link_t *l, const fc_frame_t *f)
 static fc_stub_t *make_stub(fc_cluster_t *cl, fb_session_t *s, fc_link_t *to, uint64_t stamp)
 {
     fc_stub_t *st = calloc(1, sizeof *st);
-    if (!st) {
+    if (!st || fb_map_put(cl->stub_index, s->client_id, s->id_len, st) != 0) {
+        free(st);
         fb_broker_session_drop(cl->b, s);
         return NULL;
     }
@@ -350,6 +364,8 @@ static fc_stub_t *make_stub(fc_cluster_t *cl, fb_session_t *s, fc_link_t *to, ui
     st->stamp = stamp;
     st->until_ms = cl->now_ms + cl->cfg->cluster_handoff_linger_ms;
     st->next = cl->stubs;
+    if (st->next)
+        st->next->prev = st;
     cl->stubs = st;
     return st;
 }
@@ -681,11 +697,8 @@ int fc__on_session(fc_link_t *l, const fc_frame_t *f)
 
 static fc_stub_t *migration_of(fc_cluster_t *cl, fc_link_t *l, fmq_bytes_t id, uint64_t stamp)
 {
-    for (fc_stub_t *st = cl->stubs; st; st = st->next)
-        if (st->blob && st->to == l && st->stamp == stamp && st->s->id_len == id.len &&
-            memcmp(st->s->client_id, id.ptr, id.len) == 0)
-            return st;
-    return NULL;
+    fc_stub_t *st = fb_map_get(cl->stub_index, id.ptr, id.len);
+    return st && st->blob && st->to == l && st->stamp == stamp ? st : NULL;
 }
 
 /* A migration that failed: the record comes back to life here. */
@@ -934,6 +947,10 @@ void fc__handoff_free(fc_cluster_t *cl)
         stub_unlink(cl, cl->stubs);
     while (cl->dedups)
         dedup_unlink(cl, cl->dedups);
+    if (cl->stub_index)
+        fb_map_free(cl->stub_index);
+    if (cl->dedup_index)
+        fb_map_free(cl->dedup_index);
     if (cl->owners) {
         size_t pos = 0;
         const void *k;
@@ -962,7 +979,7 @@ int fc_cluster_migrate(fc_cluster_t *cl, fmq_bytes_t client_id, const char *node
     fc_dedup_t *d = dedup_of(cl, s);
     if (d)
         dedup_release(cl, d);
-    fc_link_t *to = fc__peer(cl, (fmq_bytes_t){(const uint8_t *)node, (uint32_t)strlen(node)});
+    fc_link_t *to = fc__peer(cl, fmq_cstr(node));
     if (!to || to->state != L_UP) {
         *why = "no such node up in the cluster";
         return -1;

@@ -923,6 +923,21 @@ class MosquittoSub:
 # ------------------------------------------------------------- test base
 
 
+def close_clients(clients):
+    """Closes a test's clients, newest first; a failure to close is not the
+    test's failure (the broker checks that follow matter more)."""
+    for c in reversed(clients):
+        try:
+            if isinstance(c, Paho):
+                c.stop()
+            elif isinstance(c, MosquittoSub):
+                c.kill()
+            else:
+                c.close()
+        except Exception:
+            pass
+
+
 def broker_args(*args):
     """Decorator: extra ferrymq flags for one test."""
     def wrap(fn):
@@ -947,16 +962,7 @@ class BrokerTest(unittest.TestCase):
         self._cleanups_clients = []
 
     def tearDown(self):
-        for c in reversed(self._cleanups_clients):
-            try:
-                if isinstance(c, Paho):
-                    c.stop()
-                elif isinstance(c, MosquittoSub):
-                    c.kill()
-                else:
-                    c.close()
-            except Exception:  # the broker check below matters more
-                pass
+        close_clients(self._cleanups_clients)
         died = not self.broker.alive() and not self.broker.terminated
         rc = self.broker.stop()
         if died:
@@ -1375,16 +1381,7 @@ class ClusterTest(unittest.TestCase):
                 raise
 
     def tearDown(self):
-        for c in reversed(self._cleanups_clients):
-            try:
-                if isinstance(c, Paho):
-                    c.stop()
-                elif isinstance(c, MosquittoSub):
-                    c.kill()
-                else:
-                    c.close()
-            except Exception:
-                pass
+        close_clients(self._cleanups_clients)
         died = [n for n in self.cluster.nodes
                 if n.proc is not None and not n.alive() and not n.terminated and not n.killed]
         results = self.cluster.stop_all()
