@@ -1,9 +1,10 @@
 /* The admin HTTP server on the broker's loop: /health/live, /health/ready,
- * /metrics. */
+ * /health/available, /metrics, and the request plumbing of /api/. */
 #include "admin/admin_int.h"
 #include "broker/log.h"
 
 #include <arpa/inet.h>
+#include <jansson.h>
 #include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -56,11 +57,15 @@ static void metric(sbuf_t *s, const char *name, const char *type, const char *he
     put(s, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, v);
 }
 
-char *fa_metrics_text(const fb_broker_t *b, const fc_cluster_t *cl, size_t *len)
+char *fa_metrics_text(const fb_broker_t *b, const fc_cluster_t *cl, const fe_node_t *evac,
+                      size_t *len)
 {
     sbuf_t s = {0};
     const fb_stats_t *st = &b->stats;
-    metric(&s, "ferrymq_connections", "gauge", "Client connections open now.", b->n_conns);
+    metric(&s, "ferrymq_connections", "gauge",
+           "Client network connections open now (with those still before CONNECT).", b->n_conns);
+    metric(&s, "ferrymq_clients_connected", "gauge",
+           "Client connections that completed CONNECT, open now.", b->n_clients);
     metric(&s, "ferrymq_sessions", "gauge", "Sessions held by this node (online and offline).",
            fb_map_count(b->sessions));
     metric(&s, "ferrymq_subscriptions", "gauge", "Subscriptions: (filter, session) pairs.",
@@ -97,6 +102,48 @@ char *fa_metrics_text(const fb_broker_t *b, const fc_cluster_t *cl, size_t *len)
            st->wills_published);
     metric(&s, "ferrymq_protocol_errors_total", "counter",
            "Connections closed for a protocol error.", st->protocol_errors);
+    metric(&s, "ferrymq_connections_redirected_total", "counter",
+           "CONNECTs refused with 0x9C (use another server) during an evacuation or rebalance.",
+           st->conns_redirected);
+    metric(&s, "ferrymq_connections_evicted_total", "counter",
+           "Connections closed by an evacuation or rebalance.", st->conns_evicted);
+    if (evac) {
+        fe_metrics_t em;
+        fe_node_metrics(evac, &em);
+        fe_load_t ld;
+        fe_node_load(evac, &ld);
+        metric(&s, "ferrymq_sessions_offline", "gauge", "Sessions held here without a connection.",
+               ld.offline_sessions);
+        metric(&s, "ferrymq_available", "gauge",
+               "1 when the node takes new clients (GET /health/available answers 200), else 0.",
+               fe_node_available(evac));
+        put(&s, "# HELP ferrymq_evacuation_state The evacuation phase: 1 for the current one.\n"
+                "# TYPE ferrymq_evacuation_state gauge\n");
+        for (int i = 0; i < 6; i++)
+            put(&s, "ferrymq_evacuation_state{state=\"%s\"} %d\n", fe_evac_state_names[i],
+                em.evac_state == i);
+        metric(&s, "ferrymq_evacuation_conn_evict_rate", "gauge",
+               "Connections per second the evacuation evicts now (0 when not evicting).",
+               em.evac_rate_now);
+        metric(&s, "ferrymq_evacuation_connections_evicted_total", "counter",
+               "Connections the evacuations of this process evicted.", em.evac_conns_evicted);
+        metric(&s, "ferrymq_evacuation_sessions_migrated_total", "counter",
+               "Offline sessions the evacuations of this process moved to other nodes.",
+               em.evac_sessions_migrated);
+        metric(&s, "ferrymq_evacuation_sessions_failed_total", "counter",
+               "Sessions whose every transfer attempt failed (they stayed here).",
+               em.evac_sessions_failed);
+        put(&s, "# HELP ferrymq_rebalance_role 1 when this node has the role in a running "
+                "rebalance.\n# TYPE ferrymq_rebalance_role gauge\n"
+                "ferrymq_rebalance_role{role=\"coordinator\"} %d\n"
+                "ferrymq_rebalance_role{role=\"donor\"} %d\n",
+            em.coordinator, em.donor);
+        metric(&s, "ferrymq_rebalance_connections_evicted_total", "counter",
+               "Connections evicted here as a rebalance donor.", em.donor_conns_evicted);
+        metric(&s, "ferrymq_rebalance_sessions_migrated_total", "counter",
+               "Offline sessions moved from here as a rebalance donor.",
+               em.donor_sessions_migrated);
+    }
     if (cl) {
         fc_peer_info_t info[64];
         size_t n = fc_cluster_peers(cl, info, 64);
@@ -106,6 +153,18 @@ char *fa_metrics_text(const fb_broker_t *b, const fc_cluster_t *cl, size_t *len)
         for (size_t i = 0; i < n && i < 64; i++)
             put(&s, "ferrymq_cluster_peer_routes{peer=\"%s\",protocol=\"%u\"} %u\n",
                 info[i].name, info[i].version, info[i].routes);
+        put(&s, "# HELP ferrymq_cluster_peer_up 1 for each peer whose link is up.\n"
+                "# TYPE ferrymq_cluster_peer_up gauge\n");
+        for (size_t i = 0; i < n && i < 64; i++)
+            put(&s, "ferrymq_cluster_peer_up{peer=\"%s\"} 1\n", info[i].name);
+        put(&s, "# HELP ferrymq_cluster_peer_connections Client connections a peer last "
+                "reported (protocol 4).\n# TYPE ferrymq_cluster_peer_connections gauge\n");
+        for (size_t i = 0; i < n && i < 64; i++) {
+            fc_node_load_t ld;
+            if (fc_cluster_peer_load(cl, info[i].name, &ld))
+                put(&s, "ferrymq_cluster_peer_connections{peer=\"%s\"} %u\n", info[i].name,
+                    ld.connections);
+        }
         const fc_stats_t *cs = fc_cluster_stats(cl);
         metric(&s, "ferrymq_cluster_frames_received_total", "counter", "Cluster frames read.",
                cs->frames_in);
@@ -174,11 +233,13 @@ static enum MHD_Result json(struct MHD_Connection *c, unsigned code, const char 
 
 enum MHD_Result fa__error(struct MHD_Connection *c, unsigned code, const char *message)
 {
-    /* Messages are ours (no quotes or control characters in them). */
-    char buf[256];
-    int n = snprintf(buf, sizeof buf, "{\"error\":\"%s\"}", message);
-    return fa__respond(c, code, "application/json", buf,
-                       n > 0 && (size_t)n < sizeof buf ? (size_t)n : strlen(buf), false);
+    /* jansson escapes the message (it may quote a field name or a value). */
+    json_t *j = json_pack("{s:s}", "error", message);
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!text)
+        return json(c, code, "{\"error\":\"(message not printable)\"}");
+    return fa__respond(c, code, "application/json", text, strlen(text), true);
 }
 
 /* "Authorization: Bearer <admin_token>", compared in constant time. */
@@ -195,44 +256,93 @@ static bool authorized(const fa_admin_t *a, struct MHD_Connection *c)
     return strlen(h) == n && CRYPTO_memcmp(h, token, n) == 0;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload, size_t *upload_len, void **req)
+/* A request's body, gathered across MHD's calls (capped at FE_BODY_MAX). */
+typedef struct req {
+    char *body;
+    size_t len;
+    bool too_big;
+} req_t;
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
 {
-    (void)version;
-    (void)upload;
-    fa_admin_t *a = cls;
-    if (*req == NULL) { /* first call: headers only */
-        *req = (void *)1;
-        return MHD_YES;
+    (void)cls;
+    (void)c;
+    (void)toe;
+    req_t *r = *con_cls;
+    if (r) {
+        free(r->body);
+        free(r);
+        *con_cls = NULL;
     }
-    if (*upload_len) { /* no endpoint takes a body yet: ignore it */
-        *upload_len = 0;
-        return MHD_YES;
-    }
-    bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-    if (strncmp(url, "/api/", 5) == 0) {
-        if (!authorized(a, c))
-            return fa__error(c, 401, "missing or wrong bearer token");
-        fb_broker_set_clock(a->b, fb_now_ms(), uv_now(a->loop));
-        return fa__api(a, c, method, url);
-    }
-    /* Health and metrics need no token: load balancers, probes and
-     * Prometheus call them. */
-    if (strcmp(url, "/health/live") == 0 || strcmp(url, "/health/ready") == 0 ||
-        strcmp(url, "/metrics") == 0) {
-        if (!get)
-            return fa__error(c, 405, "method not allowed: use GET");
-    } else {
-        return fa__error(c, 404, "no such endpoint");
-    }
+}
+
+static enum MHD_Result health(fa_admin_t *a, struct MHD_Connection *c, const char *url)
+{
     if (strcmp(url, "/health/live") == 0)
         return json(c, 200, "{\"status\":\"live\"}");
     if (strcmp(url, "/health/ready") == 0)
         return a->b->shutting_down ? json(c, 503, "{\"status\":\"shutting down\"}")
                                    : json(c, 200, "{\"status\":\"ready\"}");
+    /* /health/available: what load balancers route by. */
+    if (a->b->shutting_down)
+        return json(c, 503, "{\"code\":\"NODE_SHUTTING_DOWN\",\"message\":\"Node shutting down\"}");
+    if (a->evac && !fe_node_available(a->evac))
+        return json(c, 503, "{\"code\":\"NODE_EVACUATING\",\"message\":\"Node evacuating or "
+                            "donating in a rebalance\"}");
+    return json(c, 200, "{\"status\":\"available\"}");
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload, size_t *upload_len, void **con_cls)
+{
+    (void)version;
+    fa_admin_t *a = cls;
+    req_t *r = *con_cls;
+    if (!r) { /* first call: headers only */
+        if (!(r = calloc(1, sizeof *r)))
+            return MHD_NO;
+        *con_cls = r;
+        return MHD_YES;
+    }
+    if (*upload_len) { /* more of the body */
+        if (!r->too_big && r->len + *upload_len <= FE_BODY_MAX) {
+            char *p = realloc(r->body, r->len + *upload_len + 1);
+            if (!p)
+                return MHD_NO;
+            memcpy(p + r->len, upload, *upload_len);
+            r->body = p;
+            r->len += *upload_len;
+            r->body[r->len] = 0;
+        } else {
+            r->too_big = true; /* read and dropped: the answer is 413 */
+        }
+        *upload_len = 0;
+        return MHD_YES;
+    }
+    if (r->too_big)
+        return fa__error(c, 413, "request body over 65536 bytes");
+    bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    if (strncmp(url, "/api/", 5) == 0) {
+        if (!authorized(a, c))
+            return fa__error(c, 401, "missing or wrong bearer token");
+        fb_broker_set_clock(a->b, fb_now_ms(), uv_now(a->loop));
+        return fa__api(a, c, method, url, r->body ? r->body : "", r->len);
+    }
+    /* Health and metrics need no token: load balancers, probes and
+     * Prometheus call them. */
+    if (strcmp(url, "/health/live") == 0 || strcmp(url, "/health/ready") == 0 ||
+        strcmp(url, "/health/available") == 0 || strcmp(url, "/metrics") == 0) {
+        if (!get)
+            return fa__error(c, 405, "method not allowed: use GET");
+    } else {
+        return fa__error(c, 404, "no such endpoint");
+    }
+    if (strncmp(url, "/health/", 8) == 0)
+        return health(a, c, url);
     size_t len = 0;
-    char *text = fa_metrics_text(a->b, a->cl, &len);
+    char *text = fa_metrics_text(a->b, a->cl, a->evac, &len);
     if (!text)
         return json(c, 500, "{\"error\":\"out of memory\"}");
     return fa__respond(c, 200, "text/plain; version=0.0.4", text, len, true);
@@ -285,8 +395,8 @@ static bool parse_addr(const char *spec, struct sockaddr_storage *ss)
     return uv_ip4_addr(host, port, (struct sockaddr_in *)ss) == 0;
 }
 
-int fa_admin_start(uv_loop_t *loop, fb_broker_t *b, fc_cluster_t *cl, const fb_config_t *cfg,
-                   fa_admin_t **out, char *err, size_t errlen)
+int fa_admin_start(uv_loop_t *loop, fb_broker_t *b, fc_cluster_t *cl, fe_node_t *evac,
+                   const fb_config_t *cfg, fa_admin_t **out, char *err, size_t errlen)
 {
     *out = NULL;
     struct sockaddr_storage ss = {0};
@@ -313,13 +423,15 @@ int fa_admin_start(uv_loop_t *loop, fb_broker_t *b, fc_cluster_t *cl, const fb_c
     a->loop = loop;
     a->b = b;
     a->cl = cl;
+    a->evac = evac;
     a->cfg = cfg;
     a->started_ms = fb_now_ms();
     unsigned flags = MHD_USE_EPOLL | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     a->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR,
                             (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, 256u,
                             MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536, MHD_OPTION_END);
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
     if (!a->d) {
         snprintf(err, errlen, "admin_listen %s: cannot start the HTTP server (address in use?)",
                  cfg->admin_listen);

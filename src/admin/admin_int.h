@@ -11,6 +11,7 @@ struct fa_admin {
     uv_loop_t *loop;
     fb_broker_t *b;
     fc_cluster_t *cl;
+    fe_node_t *evac;
     const fb_config_t *cfg;
     struct MHD_Daemon *d;
     uv_poll_t poll;
@@ -25,7 +26,8 @@ enum MHD_Result fa__respond(struct MHD_Connection *c, unsigned code, const char 
                             size_t len, bool owned);
 /* {"error": message} with the status code. */
 enum MHD_Result fa__error(struct MHD_Connection *c, unsigned code, const char *message);
-/* /api/v1/...: the caller has authenticated the request. */
+/* /api/v1/...: the caller has authenticated the request and read its body
+ * (at most FE_BODY_MAX bytes; body is NUL-terminated). */
 enum MHD_Result fa__api(fa_admin_t *a, struct MHD_Connection *c, const char *method,
-                        const char *url);
+                        const char *url, const char *body, size_t body_len);
 #endif

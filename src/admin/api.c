@@ -25,13 +25,21 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned code, json_t
 static json_t *node_json(const fa_admin_t *a)
 {
     const fb_broker_t *b = a->b;
-    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b}", "node", b->cfg->node_name,
-                     "version", FMQ_VERSION, "connections", (json_int_t)b->n_conns, "sessions",
-                     (json_int_t)fb_map_count(b->sessions), "subscriptions",
+    fe_load_t ld = {b->n_clients, (uint32_t)fb_map_count(b->sessions), 0};
+    if (a->evac)
+        fe_node_load(a->evac, &ld);
+    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:b, s:s, s:s}", "node",
+                     b->cfg->node_name, "version", FMQ_VERSION, "connections",
+                     (json_int_t)ld.connections, "network_connections", (json_int_t)b->n_conns,
+                     "sessions", (json_int_t)ld.sessions, "offline_sessions",
+                     (json_int_t)ld.offline_sessions, "subscriptions",
                      (json_int_t)fb_subtab_count(b->subs), "retained",
                      (json_int_t)fb_retain_count(b->retained), "uptime_s",
                      (json_int_t)((fb_now_ms() - a->started_ms) / 1000u), "shutting_down",
-                     b->shutting_down);
+                     b->shutting_down, "available",
+                     a->evac ? fe_node_available(a->evac) : !b->shutting_down, "agent",
+                     a->evac ? fe_node_agent(a->evac) : "none", "state",
+                     a->evac ? fe_node_state(a->evac) : "disabled");
 }
 
 static enum MHD_Result get_cluster(fa_admin_t *a, struct MHD_Connection *c)
@@ -44,12 +52,22 @@ static enum MHD_Result get_cluster(fa_admin_t *a, struct MHD_Connection *c)
     if (a->cl) {
         fc_peer_info_t info[256];
         size_t n = fc_cluster_peers(a->cl, info, 256);
-        for (size_t i = 0; i < n && i < 256; i++)
-            json_array_append_new(
-                nodes, json_pack("{s:s, s:s, s:s, s:i, s:b, s:I}", "node", info[i].name,
-                                 "cluster_addr", info[i].cluster_addr, "client_addr",
-                                 info[i].client_addr, "protocol", (int)info[i].version, "up",
-                                 info[i].up, "routes", (json_int_t)info[i].routes));
+        for (size_t i = 0; i < n && i < 256; i++) {
+            json_t *p = json_pack("{s:s, s:s, s:s, s:i, s:b, s:I}", "node", info[i].name,
+                                  "cluster_addr", info[i].cluster_addr, "client_addr",
+                                  info[i].client_addr, "protocol", (int)info[i].version, "up",
+                                  info[i].up, "routes", (json_int_t)info[i].routes);
+            fc_node_load_t ld;
+            if (p && fc_cluster_peer_load(a->cl, info[i].name, &ld)) {
+                static const char *const agents[] = {"none", "evacuation", "rebalance"};
+                json_object_set_new(p, "connections", json_integer(ld.connections));
+                json_object_set_new(p, "sessions", json_integer(ld.sessions));
+                json_object_set_new(p, "offline_sessions", json_integer(ld.offline_sessions));
+                json_object_set_new(p, "available", json_boolean(ld.available));
+                json_object_set_new(p, "agent", json_string(agents[ld.agent <= 2 ? ld.agent : 0]));
+            }
+            json_array_append_new(nodes, p);
+        }
     }
     return send_json(c, 200,
                      json_pack("{s:s, s:o}", "cluster",
@@ -142,8 +160,75 @@ static enum MHD_Result one_client(fa_admin_t *a, struct MHD_Connection *c, const
                                was_connected, "session_discarded", drop));
 }
 
+/* Answers a start/stop: the status after it, or the error. */
+static enum MHD_Result op_result(struct MHD_Connection *c, int code, const char *err,
+                                 json_t *status)
+{
+    if (code) {
+        json_decref(status);
+        return fa__error(c, (unsigned)code, err);
+    }
+    return send_json(c, 200, status);
+}
+
+static enum MHD_Result evacuation(fa_admin_t *a, struct MHD_Connection *c, const char *method,
+                                  const char *what, const char *body, size_t len)
+{
+    char err[512];
+    bool post = strcmp(method, "POST") == 0;
+    if (!*what) {
+        if (strcmp(method, "GET") != 0)
+            return fa__error(c, 405, "use GET");
+        return send_json(c, 200, fe_evac_status(a->evac));
+    }
+    if (strcmp(what, "/start") == 0) {
+        if (!post)
+            return fa__error(c, 405, "use POST");
+        fe_evac_opts_t o;
+        if (fe_evac_opts_parse(body, len, &o, err, sizeof err) != 0)
+            return fa__error(c, 400, err);
+        int code = fe_evac_start(a->evac, &o, err, sizeof err);
+        return op_result(c, code, err, code ? NULL : fe_evac_status(a->evac));
+    }
+    if (strcmp(what, "/stop") == 0) {
+        if (!post)
+            return fa__error(c, 405, "use POST");
+        int code = fe_evac_stop(a->evac, err, sizeof err);
+        return op_result(c, code, err, code ? NULL : fe_evac_status(a->evac));
+    }
+    return fa__error(c, 404, "no such endpoint");
+}
+
+static enum MHD_Result rebalance(fa_admin_t *a, struct MHD_Connection *c, const char *method,
+                                 const char *what, const char *body, size_t len)
+{
+    char err[512];
+    bool post = strcmp(method, "POST") == 0;
+    if (!*what) {
+        if (strcmp(method, "GET") != 0)
+            return fa__error(c, 405, "use GET");
+        return send_json(c, 200, fe_rebal_status(a->evac));
+    }
+    if (strcmp(what, "/start") == 0) {
+        if (!post)
+            return fa__error(c, 405, "use POST");
+        fe_rebal_opts_t o;
+        if (fe_rebal_opts_parse(body, len, &o, err, sizeof err) != 0)
+            return fa__error(c, 400, err);
+        int code = fe_rebal_start(a->evac, &o, err, sizeof err);
+        return op_result(c, code, err, code ? NULL : fe_rebal_status(a->evac));
+    }
+    if (strcmp(what, "/stop") == 0) {
+        if (!post)
+            return fa__error(c, 405, "use POST");
+        int code = fe_rebal_stop(a->evac, err, sizeof err);
+        return op_result(c, code, err, code ? NULL : fe_rebal_status(a->evac));
+    }
+    return fa__error(c, 404, "no such endpoint");
+}
+
 enum MHD_Result fa__api(fa_admin_t *a, struct MHD_Connection *c, const char *method,
-                        const char *url)
+                        const char *url, const char *body, size_t body_len)
 {
     bool get = strcmp(method, "GET") == 0;
     if (strcmp(url, "/api/v1/node") == 0)
@@ -158,5 +243,17 @@ enum MHD_Result fa__api(fa_admin_t *a, struct MHD_Connection *c, const char *met
             return fa__error(c, 405, "use GET or DELETE");
         return one_client(a, c, method, url + sizeof prefix - 1);
     }
+    static const char evac[] = "/api/v1/evacuation", rebal[] = "/api/v1/rebalance";
+    bool is_evac = strncmp(url, evac, sizeof evac - 1) == 0;
+    bool is_rebal = strncmp(url, rebal, sizeof rebal - 1) == 0;
+    bool is_global = strcmp(url, "/api/v1/global_status") == 0;
+    if ((is_evac || is_rebal || is_global) && !a->evac)
+        return fa__error(c, 503, "evacuation and rebalance are not running in this process");
+    if (is_evac)
+        return evacuation(a, c, method, url + sizeof evac - 1, body, body_len);
+    if (is_rebal)
+        return rebalance(a, c, method, url + sizeof rebal - 1, body, body_len);
+    if (is_global)
+        return get ? send_json(c, 200, fe_global_status(a->evac)) : fa__error(c, 405, "use GET");
     return fa__error(c, 404, "no such endpoint");
 }

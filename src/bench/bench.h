@@ -71,6 +71,14 @@ typedef struct bn_opts {
     double takeover_at_s; /* clients: live takeover this far into the run; < 0 = none */
     double takeover_frac; /* ... by this fraction of the clients (spread evenly) */
     const char *csv, *events, *admin;
+    /* --admin (admin: the list as given): node admin endpoints (http:// or
+     * https:// base URLs), polled by the parent (admin.c); pointers into
+     * admin_copy (main frees it). */
+    const char *admin_urls[BN_MAX_ADDRS];
+    uint32_t n_admin;
+    char *admin_copy;
+    const char *admin_token; /* --admin-token, else FERRYMQ_ADMIN_TOKEN, else NULL */
+    const char *clients_out; /* clients: one line per client at the end */
 } bn_opts_t;
 
 /* main.c */
@@ -140,6 +148,10 @@ fcl_opts_t bn_client_opts(const bn_worker_t *w, uint32_t global, char *src, size
 void bn_addr(const bn_opts_t *o, bool sub, uint32_t i, const char **host, uint16_t *port);
 /* Milliseconds since "go" (0 before). */
 uint64_t bn_worker_ms(const bn_worker_t *w);
+
+/* The client id of global client i in clients mode ("<prefix>-k<i>"), as
+ * the broker sees it in CONNECT. */
+void bn_clients_id(const bn_opts_t *o, uint32_t i, char *buf, size_t len);
 
 /* parent.c */
 int bn_parent_main(bn_opts_t *o);

@@ -28,6 +28,11 @@ static void usage(FILE *f)
           "  --keep-alive S         MQTT keep alive (default 60)\n"
           "  --connect-rate R       connects/s while setting up pubsub/clients (default 2000)\n"
           "  --quiet                no progress on stderr\n"
+          "  --admin URL[,URL...]   the nodes' admin API (http://ADDR:PORT), polled once a\n"
+          "                         second (GET URL/api/v1/node): connections per node in\n"
+          "                         the progress, the CSV (conns_1.. in URL order) and the\n"
+          "                         summary; a node that does not answer is unknown\n"
+          "  --admin-token T        bearer token for --admin (default $FERRYMQ_ADMIN_TOKEN)\n"
           "conn:     -n N  --rate R (connects/s, 0 = as fast as possible)  --concurrency C\n"
           "          (outstanding attempts per worker, default 256)  --hold S (default 2)\n"
           "          --watch-pid PID (report its VmRSS before and after: memory per connection)\n"
@@ -52,8 +57,9 @@ static void usage(FILE *f)
           "          a client not connected then does it once it is\n"
           "          --takeover-frac F (0..1, default 1): only this fraction of the\n"
           "          clients, spread evenly\n"
-          "          --admin URL[,URL...] (node admin endpoints: used once the admin API exists,\n"
-          "          issue 6; until then reported as unavailable)\n"
+          "          --clients-out FILE: at the end, one line per client: index, client\n"
+          "          id, disconnects, reconnects, lost (its messages its receiver never\n"
+          "          got), duplicates (received); '-' when the client sent no report\n"
           "\n"
           "Prints progress once a second on stderr, a summary and one key=value line on\n"
           "stdout. Exit status 0 when the run completed, 1 when it was cut short.\n",
@@ -92,6 +98,8 @@ enum {
     OPT_CSV,
     OPT_EVENTS,
     OPT_ADMIN,
+    OPT_ADMIN_TOKEN,
+    OPT_CLIENTS_OUT,
     OPT_SUBHOST,
     OPT_SUBPORT,
     OPT_TKAT,
@@ -131,6 +139,8 @@ static const struct option long_opts[] = {
     {"csv", required_argument, 0, OPT_CSV},
     {"events", required_argument, 0, OPT_EVENTS},
     {"admin", required_argument, 0, OPT_ADMIN},
+    {"admin-token", required_argument, 0, OPT_ADMIN_TOKEN},
+    {"clients-out", required_argument, 0, OPT_CLIENTS_OUT},
     {"sub-host", required_argument, 0, OPT_SUBHOST},
     {"sub-port", required_argument, 0, OPT_SUBPORT},
     {"takeover-at", required_argument, 0, OPT_TKAT},
@@ -425,6 +435,12 @@ int bn_opts_parse(bn_opts_t *o, int argc, char **argv)
         case OPT_ADMIN:
             o->admin = optarg;
             break;
+        case OPT_ADMIN_TOKEN:
+            o->admin_token = optarg;
+            break;
+        case OPT_CLIENTS_OUT:
+            o->clients_out = optarg;
+            break;
         case 'h':
         case OPT_HELP:
             usage(stdout);
@@ -456,6 +472,38 @@ int bn_opts_parse(bn_opts_t *o, int argc, char **argv)
         o->qos = o->mode == BN_CLIENTS ? 1 : 0;
     if (o->mode == BN_CLIENTS && o->qos == 0) {
         fprintf(stderr, "ferrybench: clients checks QoS 1 or 2 end to end: --qos 1 or 2\n");
+        exit(2);
+    }
+    if (o->admin) {
+        o->n_admin = split_list("admin", o->admin, o->admin_urls, &o->admin_copy);
+        for (uint32_t i = 0; i < o->n_admin; i++) {
+            const char *u = o->admin_urls[i];
+            if ((strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) ||
+                strlen(u) > 500) {
+                fprintf(stderr,
+                        "ferrybench: --admin wants http:// or https:// URLs (at most 500 "
+                        "bytes), not \"%s\"\n",
+                        u);
+                exit(2);
+            }
+        }
+        if (!o->admin_token) {
+            const char *t = getenv("FERRYMQ_ADMIN_TOKEN");
+            o->admin_token = t && *t ? t : NULL;
+        }
+    }
+    if (o->admin_token) {
+        bool bad = strlen(o->admin_token) > 1000;
+        for (const char *t = o->admin_token; *t; t++)
+            bad |= (unsigned char)*t < 0x21 || *t == 0x7f; /* it goes into a header */
+        if (bad) {
+            fprintf(stderr, "ferrybench: the admin token must be at most 1000 printable bytes "
+                            "without spaces\n");
+            exit(2);
+        }
+    }
+    if (o->clients_out && o->mode != BN_CLIENTS) {
+        fprintf(stderr, "ferrybench: --clients-out is for clients\n");
         exit(2);
     }
     if (o->takeover_at_s >= 0 && o->mode != BN_CLIENTS) {
@@ -528,5 +576,6 @@ int main(int argc, char **argv)
     int rc = bn_parent_main(&o);
     free(o.host_copies[0]);
     free(o.host_copies[1]);
+    free(o.admin_copy);
     return rc;
 }

@@ -4,6 +4,7 @@
  * ends with a human summary and one key=value line on stdout. Every phase
  * has a deadline and the whole run a hard cap (--max-time), past which the
  * workers are killed and what arrived is reported as cut short. */
+#include "bench/admin.h"
 #include "bench/bench.h"
 
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #define TICK_MS 100
+#define TICKS_PER_S (1000 / TICK_MS)
 #define FINISH_TIMEOUT_MS 30000
 #define MAX_KV 64
 
@@ -145,8 +147,9 @@ struct parent {
     uint32_t *pub_sent; /* pubsub: per publisher */
     uint64_t *sub_unique, *sub_dup, *sub_reorder; /* pubsub: per subscriber */
     cl_rec_t *cl;                                 /* clients */
-    FILE *csv, *events;
-    kvset_t prev; /* totals a second ago: progress rates, CSV deltas */
+    FILE *csv, *events, *clients_out;
+    bn_admin_t *admin; /* --admin poller; NULL without --admin or when set-up failed */
+    kvset_t prev;      /* totals a second ago: progress rates, CSV deltas */
     double last_rx;
     uint64_t last_rx_change;
     long rss_before, rss_after;
@@ -288,8 +291,16 @@ static void handle_line(child_t *c, char *l)
             line_clients(p, l);
         break;
     case 'V':
-        if (p->events)
-            fprintf(p->events, "w%u %s\n", c->index, l + 2);
+        if (p->events) {
+            /* "V <ms> <client> ...": the client id goes at the end, so that
+             * the fields before keep their places. */
+            unsigned long long ms;
+            unsigned idx;
+            char id[64] = "";
+            if (p->o->mode == BN_CLIENTS && sscanf(l, "V %llu %u", &ms, &idx) == 2)
+                bn_clients_id(p->o, idx, id, sizeof id);
+            fprintf(p->events, "w%u %s%s%s\n", c->index, l + 2, id[0] ? " id=" : "", id);
+        }
         break;
     case 'W':
         note(p, "%s", l + 2);
@@ -358,8 +369,17 @@ static void go(parent_t *p)
     p->phase = PH_RUN;
 }
 
+/* The run (and what the nodes' figures mean) ends: the open poll round is
+ * closed with what has answered. */
+static void admin_cut(parent_t *p)
+{
+    if (p->admin)
+        bn_admin_round_end(p->admin, true);
+}
+
 static void finish(parent_t *p)
 {
+    admin_cut(p);
     send_all(p, "finish\n");
     p->phase = PH_FINISH;
     p->t_phase = elapsed(p);
@@ -389,6 +409,7 @@ static void cut_short(parent_t *p, const char *why)
         if (p->phase == PH_SETUP)
             p->t_go = p->t_stop;
     }
+    admin_cut(p);
     for (uint32_t i = 0; i < p->W; i++)
         if (p->ch[i].pid > 0 && !p->ch[i].ended)
             kill(p->ch[i].pid, SIGKILL);
@@ -439,7 +460,7 @@ static void progress(parent_t *p, uint64_t now)
     kvset_t t;
     totals(p, &t);
     const bn_opts_t *o = p->o;
-    char line[256];
+    char line[384];
     double lat_max_ms = 0; /* the slowest delivery of this second */
     for (uint32_t i = 0; i < p->W; i++) {
         if (p->ch[i].sec_lat_max_us / 1000 > lat_max_ms)
@@ -473,13 +494,33 @@ static void progress(parent_t *p, uint64_t now)
         }
         break;
     }
+    if (p->admin) { /* " nodes 100/?/98": the last poll round, ? = no answer */
+        size_t l = strlen(line);
+        for (uint32_t i = 0; i < bn_admin_count(p->admin) && l < sizeof line; i++) {
+            int64_t v = bn_admin_conns(p->admin, i);
+            int w = v < 0 ? snprintf(line + l, sizeof line - l, "%s?", i ? "/" : " nodes ")
+                          : snprintf(line + l, sizeof line - l, "%s%lld", i ? "/" : " nodes ",
+                                     (long long)v);
+            l += w > 0 ? (size_t)w : 0;
+        }
+    }
     if (!o->quiet)
         fprintf(stderr, "[%5.1f s] %-6s %s\n", (double)now / 1000, phase_name[p->phase], line);
-    if (p->csv && p->phase >= PH_RUN && p->phase <= PH_DRAIN)
-        fprintf(p->csv, "%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.3f\n",
+    if (p->csv && p->phase >= PH_RUN && p->phase <= PH_DRAIN) {
+        fprintf(p->csv, "%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.3f",
                 (double)(now - p->t_go) / 1000, kv_get(&t, "connected"), D("disconnects"),
                 D("reconnects"), D("sent"), D("rx"), D("acked"), kv_get(&t, "unacked"),
                 D("failed_attempts"), lat_max_ms);
+        /* conns_1..conns_N: empty when that node did not answer. */
+        for (uint32_t i = 0; i < o->n_admin; i++) {
+            int64_t v = bn_admin_conns(p->admin, i);
+            if (v < 0)
+                fputs(",", p->csv);
+            else
+                fprintf(p->csv, ",%lld", (long long)v);
+        }
+        fputc('\n', p->csv);
+    }
 #undef D
     p->prev = t;
 }
@@ -489,7 +530,18 @@ static void on_tick(uv_timer_t *h)
     parent_t *p = h->data;
     const bn_opts_t *o = p->o;
     uint64_t now = elapsed(p);
-    if (++p->ticks % (1000 / TICK_MS) == 0 && p->phase < PH_FINISH)
+    uint32_t tick = ++p->ticks % TICKS_PER_S;
+    if (p->admin && p->phase < PH_FINISH) {
+        /* A round opens half a second before a progress tick and closes at
+         * it; only rounds opened while the clients run are recorded. */
+        bn_admin_step(p->admin);
+        if (tick == 0)
+            bn_admin_round_end(p->admin, false);
+        else if (tick == TICKS_PER_S / 2)
+            bn_admin_round_start(p->admin, p->phase >= PH_RUN && p->phase <= PH_DRAIN,
+                                 p->phase >= PH_RUN ? (double)(now - p->t_go) / 1000 : 0);
+    }
+    if (tick == 0 && p->phase < PH_FINISH)
         progress(p, now);
     if (now >= (uint64_t)(o->max_time_s * 1000) && p->phase < PH_DONE) {
         cut_short(p, "hard time cap (--max-time) reached");
@@ -600,6 +652,13 @@ static void lat_kv(const parent_t *p, const char *prefix)
            ms(bn_hist_percentile(h, 99.9)), prefix, ms(h->count ? h->max : 0));
 }
 
+/* The nodes' figures (--admin), before the key=value line. */
+static void admin_summary(const parent_t *p)
+{
+    if (p->o->admin)
+        bn_admin_summary(p->admin, p->o->admin_urls, p->o->n_admin);
+}
+
 static const char *version_name(uint8_t v)
 {
     return v == FMQ_V5 ? "5.0" : "3.1.1";
@@ -641,6 +700,7 @@ static void report_conn(parent_t *p, const kvset_t *f)
                "connection\n",
                "memory", o->watch_pid, p->rss_before, p->rss_after, per);
     }
+    admin_summary(p);
     printf("ferrybench mode=conn n=%u workers=%u connected=%.0f failed=%.0f refused=%.0f "
            "dropped=%.0f time_to_all_s=%.3f all_settled=%d connect_rate=%.1f",
            o->n, p->W, connected, kv_get(f, "failed"), kv_get(f, "refused"), kv_get(f, "dropped"),
@@ -714,6 +774,7 @@ static void report_pubsub(parent_t *p, const kvset_t *f)
     printf("\n");
     if (kv_get(f, "disconnects"))
         printf("  %-14s %.0f unexpected disconnects\n", "warning", kv_get(f, "disconnects"));
+    admin_summary(p);
     printf("ferrybench mode=pubsub pubs=%u subs=%u pattern=%s qos=%u payload=%u mqtt=%s "
            "workers=%u rate=%g window_s=%.3f sent=%.0f sent_per_s=%.1f delivered=%.0f "
            "delivered_per_s=%.1f delivered_total=%.0f lost=%s lost_subs=%u dup=%.0f "
@@ -850,10 +911,7 @@ static void report_clients(parent_t *p, const kvset_t *f)
     if (missing)
         printf("  %-14s %u clients sent no final report\n", "warning", missing);
     lat_summary(p, "latency");
-    if (o->admin)
-        printf("  %-14s %s: unavailable (the admin API arrives with issue 6); node connection "
-               "counts not collected\n",
-               "admin", o->admin);
+    admin_summary(p);
     printf("ferrybench mode=clients n=%u workers=%u duration_s=%g rate=%g qos=%u connected=%.0f "
            "disconnects=%.0f disc_max=%u disc_mean=%.4f clients_disconnected=%u "
            "reconnects=%.0f sent=%.0f acked=%.0f nacked=%.0f rx=%.0f lost=%.0f "
@@ -873,7 +931,8 @@ static void report_clients(parent_t *p, const kvset_t *f)
             printf(" %s=%.0f", f->kv[i].key, f->kv[i].v);
     printf(" hosts=%s ports=%s", o->host_arg, o->port_arg);
     lat_kv(p, "latency");
-    printf(" admin=%s", o->admin ? "unavailable" : "none");
+    if (!o->admin)
+        printf(" admin=none"); /* else report() adds the admin pairs */
 }
 
 static void report(parent_t *p)
@@ -894,8 +953,34 @@ static void report(parent_t *p)
         report_clients(p, &f);
         break;
     }
+    if (p->o->admin)
+        bn_admin_kv(p->admin);
     printf(" complete=%d\n", !p->cut_short);
     fflush(stdout);
+}
+
+/* --clients-out: "<index> <client id> <disconnects> <reconnects> <lost>
+ * <dups>" per client; lost as in the summary (what it published that its
+ * receiver, the next client, never got), dups what it received twice; "-"
+ * where a final report is missing. */
+static void write_clients_out(parent_t *p)
+{
+    const bn_opts_t *o = p->o;
+    for (uint32_t i = 0; p->cl && i < o->n; i++) {
+        const cl_rec_t *k = &p->cl[i], *r = &p->cl[(i + 1) % o->n];
+        char id[64];
+        bn_clients_id(o, i, id, sizeof id);
+        if (!k->seen) {
+            fprintf(p->clients_out, "%u %s - - - -\n", i, id);
+            continue;
+        }
+        fprintf(p->clients_out, "%u %s %u %u ", i, id, k->disconnects, k->reconnects);
+        if (r->seen)
+            fprintf(p->clients_out, "%u", k->sent > r->unique ? k->sent - r->unique : 0);
+        else
+            fputs("-", p->clients_out);
+        fprintf(p->clients_out, " %u\n", k->dup);
+    }
 }
 
 /* ---- processes ---- */
@@ -924,6 +1009,8 @@ static int spawn(parent_t *p)
                 fclose(p->csv); /* flushed before the fork: nothing written twice */
             if (p->events)
                 fclose(p->events);
+            if (p->clients_out)
+                fclose(p->clients_out);
             close(down[1]);
             close(up[0]);
             _exit(bn_worker_main(p->o, i, p->W, down[0], up[1]));
@@ -985,20 +1072,23 @@ int bn_parent_main(bn_opts_t *o)
         if (!p->cl)
             return 2;
     }
-    if (o->admin)
-        note(p,
-             "--admin %s: the admin API is unavailable until issue 6; node connection "
-             "counts will not be collected",
-             o->admin);
     if (o->csv && !(p->csv = fopen(o->csv, "w"))) {
         note(p, "cannot write %s: %s", o->csv, strerror(errno));
         return 2;
     }
-    if (p->csv)
+    if (p->csv) {
         fprintf(p->csv, "t_s,connected,disconnects,reconnects,msgs_out,msgs_in,acked,unacked,"
-                        "failed_attempts,latency_max_ms\n");
+                        "failed_attempts,latency_max_ms");
+        for (uint32_t i = 0; i < o->n_admin; i++)
+            fprintf(p->csv, ",conns_%u", i + 1); /* --admin URL order; the summary names them */
+        fputc('\n', p->csv);
+    }
     if (o->events && !(p->events = fopen(o->events, "w"))) {
         note(p, "cannot write %s: %s", o->events, strerror(errno));
+        return 2;
+    }
+    if (o->clients_out && !(p->clients_out = fopen(o->clients_out, "w"))) {
+        note(p, "cannot write %s: %s", o->clients_out, strerror(errno));
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -1007,6 +1097,11 @@ int bn_parent_main(bn_opts_t *o)
         cut_short(p, "could not start the workers");
         reap(p);
         return 2;
+    }
+    if (o->admin) { /* after the fork: no curl state in the workers */
+        char err[128];
+        if (!(p->admin = bn_admin_new(o->admin_urls, o->n_admin, o->admin_token, err, sizeof err)))
+            note(p, "--admin: %s; node figures will not be collected", err);
     }
     uv_loop_init(&p->loop);
     for (uint32_t i = 0; i < p->W; i++) {
@@ -1036,6 +1131,12 @@ int bn_parent_main(bn_opts_t *o)
     uv_loop_close(&p->loop);
     reap(p);
     report(p);
+    if (p->clients_out) {
+        write_clients_out(p);
+        if (fclose(p->clients_out) != 0)
+            note(p, "writing %s: %s", o->clients_out, strerror(errno));
+    }
+    bn_admin_free(p->admin);
     if (p->csv)
         fclose(p->csv);
     if (p->events)

@@ -123,6 +123,11 @@ fcl_opts_t bn_client_opts(const bn_worker_t *w, uint32_t global, char *src, size
     return co;
 }
 
+void bn_clients_id(const bn_opts_t *o, uint32_t i, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s-k%u", o->id_prefix, i); /* kind "k": clients.c start_one */
+}
+
 /* ---- commands ---- */
 
 static void worker_close_walk(uv_handle_t *h, void *arg)

@@ -25,6 +25,8 @@ typedef struct fb_stats {
     uint64_t bytes_in, bytes_out;
     uint64_t takeovers, sessions_expired, wills_published;
     uint64_t protocol_errors;
+    uint64_t conns_redirected;               /* CONNECTs refused by the eviction agent */
+    uint64_t conns_evicted;                  /* connections closed by an evacuation/rebalance */
 } fb_stats_t;
 
 /* Returns FMQ_RC_SUCCESS or a CONNACK reason (0x86, 0x87, ...). */
@@ -77,6 +79,30 @@ typedef struct fb_cluster_ops {
     void (*connect_cancel)(void *ctx, struct fb_conn *c);
 } fb_cluster_ops_t;
 
+/*
+ * The eviction agent: a passive flag that evacuation and rebalance
+ * (src/evac) set, and the broker only reads. `kind` says who owns it (they
+ * exclude each other); while `block_connects` is set, every CONNECT is
+ * refused before authentication with 0x9C "use another server" (v3.1.1:
+ * return code 3), with `server_ref` as the MQTT 5 Server Reference when set.
+ * While kind is not FB_AGENT_NONE the node also refuses sessions migrated to
+ * it (it is being emptied).
+ */
+enum { FB_AGENT_NONE = 0, FB_AGENT_EVACUATION = 1, FB_AGENT_REBALANCE = 2 };
+typedef struct fb_evict_agent {
+    uint8_t kind;
+    bool block_connects;
+    char server_ref[1025];
+} fb_evict_agent_t;
+
+/* CONNECT-to-CONNACK times of accepted CONNECTs since the last reset (the
+ * evacuation's auto rate reads what a node absorbs from it). */
+typedef struct fb_connack_window {
+    uint32_t count;
+    uint64_t sum_ms;
+    uint32_t max_ms;
+} fb_connack_window_t;
+
 typedef struct fb_conn_list {
     struct fb_conn *head;
 } fb_conn_list_t;
@@ -91,6 +117,7 @@ typedef struct fb_broker {
     struct fb_conn *conns;         /* every live connection (doubly linked) */
     struct fb_conn *dirty;         /* connections with unflushed output (singly linked) */
     uint32_t n_conns;
+    uint32_t n_clients;            /* connections that completed CONNECT (FB_CONN_ACTIVE) */
     uint32_t max_connections;
     uint64_t fanout_seq;           /* router: one number per routed message */
     uint64_t flush_round;          /* fb_broker_flush calls (loop iterations) */
@@ -104,6 +131,8 @@ typedef struct fb_broker {
     const fb_cluster_ops_t *cluster;  /* NULL: a single node */
     void *cluster_ctx;
     uint64_t next_msg_id;          /* message ids: random start, +1 per routed message */
+    fb_evict_agent_t agent;
+    fb_connack_window_t connack;
     fb_stats_t stats;
 } fb_broker_t;
 
@@ -150,6 +179,12 @@ void fb_broker_session_detach(fb_broker_t *b, fb_session_t *s);
 
 /* Publishes a session's will now (and clears it). */
 void fb_broker_publish_will(fb_broker_t *b, fb_session_t *s);
+
+/* Evicts one client connection (oldest-first is not promised): MQTT 5
+ * gets DISCONNECT 0x9C with the agent's Server Reference, 3.1.1 a close.
+ * The session stays (or ends) as the spec says for a server-side close, and
+ * the will is published. Returns false when no connection is left. */
+bool fb_broker_evict_one(fb_broker_t *b);
 
 /* Starts SIGTERM handling: v5 clients get DISCONNECT 0x8B, all close. */
 void fb_broker_shutdown(fb_broker_t *b);

@@ -163,7 +163,7 @@ static const setting_t settings[] = {
             "largest cluster frame, in bytes (a session moves in one frame)"),
     ROW_U32(cluster_link_buffer_limit, 1048576, 4294967295u, 1073741824u,
             "bytes queued to one peer before the link is cut as too slow"),
-    ROW_U32(cluster_protocol_max, 1, 3, 3,
+    ROW_U32(cluster_protocol_max, 1, 4, 4,
             "highest cluster protocol version spoken (lower it to test mixed releases)"),
 };
 

@@ -168,6 +168,8 @@ static bool v3_has_code(uint8_t reason)
 static void send_refusal(fb_conn_t *c, uint8_t reason, const char *why)
 {
     fmq_packet_t p = {0};
+    const char *ref = c->b->agent.server_ref;
+    bool with_ref = *ref && (reason == FMQ_RC_USE_ANOTHER_SERVER || reason == FMQ_RC_SERVER_MOVED);
     if (c->state == FB_CONN_NEW) {
         p.type = FMQ_CONNACK;
         if (c->version == FMQ_V5) {
@@ -175,6 +177,10 @@ static void send_refusal(fb_conn_t *c, uint8_t reason, const char *why)
             if (why && c->request_problem_info) {
                 p.connack.props.present |= FMQ_PROP_BIT(FMQ_PROP_REASON_STRING);
                 p.connack.props.reason_string = fmq_cstr(why);
+            }
+            if (with_ref) {
+                p.connack.props.present |= FMQ_PROP_BIT(FMQ_PROP_SERVER_REFERENCE);
+                p.connack.props.server_reference = fmq_cstr(ref);
             }
         } else if (v3_has_code(reason)) {
             if (c->version == 0)
@@ -190,6 +196,10 @@ static void send_refusal(fb_conn_t *c, uint8_t reason, const char *why)
             p.disconnect.props.present |= FMQ_PROP_BIT(FMQ_PROP_REASON_STRING);
             p.disconnect.props.reason_string = fmq_cstr(why);
         }
+        if (with_ref) {
+            p.disconnect.props.present |= FMQ_PROP_BIT(FMQ_PROP_SERVER_REFERENCE);
+            p.disconnect.props.server_reference = fmq_cstr(ref);
+        }
     } else {
         return;
     }
@@ -202,6 +212,8 @@ void fb_conn_close(fb_conn_t *c, uint8_t reason, const char *why)
         return;
     if (reason)
         send_refusal(c, reason, why);
+    if (c->state == FB_CONN_ACTIVE)
+        c->b->n_clients--;
     c->state = FB_CONN_CLOSING;
     detach(c, reason == FMQ_RC_SESSION_TAKEN_OVER);
     mark_dirty(c); /* the flush hands the output over, then closes */
@@ -223,6 +235,8 @@ void fb_conn_closed(fb_conn_t *c)
         b->cluster->connect_cancel(b->cluster_ctx, c);
     }
     if (c->state != FB_CONN_CLOSING) {
+        if (c->state == FB_CONN_ACTIVE)
+            b->n_clients--;
         c->state = FB_CONN_CLOSING;
         detach(c, false);
     }
@@ -248,6 +262,19 @@ void fb_conn_closed(fb_conn_t *c)
     free(c->in);
     free(c->out);
     free(c);
+}
+
+bool fb_broker_evict_one(fb_broker_t *b)
+{
+    for (fb_conn_t *c = b->conns; c; c = c->next) {
+        if (c->state != FB_CONN_ACTIVE)
+            continue;
+        b->stats.conns_evicted++;
+        FB_DEBUG("%s: client %s evicted", FB_PEER(c), c->session ? c->session->client_id : "?");
+        fb_conn_close(c, FMQ_RC_USE_ANOTHER_SERVER, "this node is being evacuated");
+        return true;
+    }
+    return false;
 }
 
 /* ---- CONNECT ---- */
@@ -306,6 +333,17 @@ static void handle_connect(fb_conn_t *c, const fmq_connect_t *k)
     if (c->over_limit || b->shutting_down)
         return fail(c, b->shutting_down ? FMQ_RC_SERVER_UNAVAILABLE : FMQ_RC_SERVER_BUSY,
                     "the server is at its connection limit");
+    /* An evacuating node (or a rebalance donor) refuses before
+     * authentication: the client should go elsewhere, not retry here. */
+    if (b->agent.block_connects) {
+        b->stats.conns_redirected++;
+        FB_DEBUG("%s: CONNECT refused: this node is being evacuated", FB_PEER(c));
+        return fb_conn_close(c, FMQ_RC_USE_ANOTHER_SERVER, "this node is being evacuated");
+    }
+    if (!c->connect_seen) {
+        c->connect_seen = true;
+        c->connect_ms = b->mono_ms;
+    }
 
     /* Client identifier: assign one when empty where the version allows. */
     char assigned[48];
@@ -413,6 +451,12 @@ static void handle_connect(fb_conn_t *c, const fmq_connect_t *k)
     c->session = s;
     fb_session_set_will(s, will, v5 ? k->will_props.will_delay : 0);
     c->state = FB_CONN_ACTIVE;
+    b->n_clients++;
+    uint64_t took = b->mono_ms >= c->connect_ms ? b->mono_ms - c->connect_ms : 0;
+    b->connack.count++;
+    b->connack.sum_ms += took;
+    if (took > b->connack.max_ms)
+        b->connack.max_ms = took > UINT32_MAX ? UINT32_MAX : (uint32_t)took;
     if (v5)
         c->topic_alias_max = (uint16_t)cfg->max_topic_alias;
 

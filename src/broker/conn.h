@@ -44,6 +44,8 @@ typedef struct fb_conn {
     bool out_idle : 1;             /* no packet since the last tick (then out is freed) */
     bool cluster_wait : 1;         /* CONNECT held until the cluster fetched the session */
     bool cluster_checked : 1;      /* the cluster has seen this CONNECT: do not ask again */
+    bool connect_seen : 1;         /* connect_ms is set */
+    uint64_t connect_ms;           /* monotonic: the CONNECT arrived (CONNACK latency) */
     fb_session_t *session;
 
     uint8_t *in;                   /* partial packet carried between reads */

@@ -4,6 +4,7 @@
 #include "broker/conn.h"
 #include "broker/log.h"
 #include "admin/admin.h"
+#include "evac/evac.h"
 #include "cluster/net.h"
 
 #include <errno.h>
@@ -34,6 +35,8 @@ typedef struct fb_server {
     tcp_closing_t *closing; /* sockets waiting for their output to drain */
     fc_net_t *cluster;      /* NULL: a single node */
     fa_admin_t *admin;      /* NULL: admin_listen is empty */
+    fe_node_t *evac;        /* evacuation, rebalance, load reports */
+    uv_timer_t evac_timer;
     uint8_t rbuf[65536]; /* one read at a time on this loop: shared */
 } fb_server_t;
 
@@ -270,6 +273,15 @@ static void on_check(uv_check_t *h)
         fc_net_flush(srv->cluster);
 }
 
+static void on_evac_timer(uv_timer_t *t)
+{
+    fb_server_t *srv = t->data;
+    fb_broker_set_clock(srv->b, fb_now_ms(), uv_now(&srv->loop));
+    uint32_t next = fe_node_tick(srv->evac, uv_now(&srv->loop));
+    fb_broker_flush(srv->b);
+    uv_timer_start(&srv->evac_timer, on_evac_timer, next, 0);
+}
+
 static void close_walk(uv_handle_t *h, void *arg)
 {
     (void)arg;
@@ -386,10 +398,21 @@ int fb_server_run(fb_config_t *cfg)
         FB_INFO("cluster %s: node %s on %s (port %d)", cfg->cluster_name, cfg->node_name,
                 cfg->cluster_listen, fc_net_port(srv->cluster));
     }
+    /* Before the first accept: a node restarted mid-evacuation refuses
+     * clients from the start. */
+    srv->evac = fe_node_new(srv->b, srv->cluster ? fc_net_cluster(srv->cluster) : NULL, cfg,
+                            uv_now(&srv->loop));
+    if (!srv->evac) {
+        FB_ERROR("out of memory");
+        goto fail;
+    }
+    uv_timer_init(&srv->loop, &srv->evac_timer);
+    srv->evac_timer.data = srv;
+    uv_timer_start(&srv->evac_timer, on_evac_timer, 0, 0);
     if (*cfg->admin_listen) {
         char err[512];
         if (fa_admin_start(&srv->loop, srv->b, srv->cluster ? fc_net_cluster(srv->cluster) : NULL,
-                           cfg, &srv->admin, err, sizeof err) != 0) {
+                           srv->evac, cfg, &srv->admin, err, sizeof err) != 0) {
             FB_ERROR("%s", err);
             goto fail;
         }
@@ -425,6 +448,7 @@ fail:
     uv_run(&srv->loop, UV_RUN_DEFAULT);
     fa_admin_free(srv->admin);
     fc_net_free(srv->cluster);
+    fe_node_free(srv->evac);
     fb_broker_free(srv->b);
     uv_loop_close(&srv->loop);
     free(srv);

@@ -385,6 +385,8 @@ static void link_up(fc_link_t *l)
     f.sync_end.claims = claims;
     f.sync_end.retained = retained;
     fc__send(l, &f);
+    if (l->state == L_UP)
+        fc__load_link_up(l);
 }
 
 static int on_hello(fc_link_t *l, const fc_frame_t *f)
@@ -569,6 +571,10 @@ static int dispatch(fc_link_t *l, const fc_frame_t *f)
         return on_leave(l, f);
     case FC_T_STUB_END:
         return l->version >= 3 ? fc__on_stub_end(l, f) : -1;
+    case FC_T_NODE_LOAD:
+        return fc__on_node_load(l, f);
+    case FC_T_REBALANCE:
+        return fc__on_rebalance(l, f);
     default:
         return -1;
     }
@@ -684,6 +690,7 @@ void fc_link_closed(fc_link_t *l)
         l->next->prev = l->prev;
     if (l->routes)
         fb_map_free(l->routes);
+    fc__load_link_free(l);
     free(l->dialed);
     free(l->name);
     free(l->cluster_addr);
@@ -874,6 +881,7 @@ void fc_cluster_free(fc_cluster_t *cl)
         cl->b->cluster_ctx = NULL;
     }
     fc__handoff_free(cl);
+    fc__load_free(cl);
     for (size_t i = 0; i < cl->n_targets; i++) {
         free(cl->targets[i].addr);
         free(cl->targets[i].name);

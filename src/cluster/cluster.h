@@ -18,6 +18,7 @@
 #define FC_CLUSTER_H
 
 #include "broker/broker.h"
+#include "cluster/frame.h"
 
 typedef struct fc_cluster fc_cluster_t;
 typedef struct fc_link fc_link_t;
@@ -69,7 +70,49 @@ typedef void (*fc_migrate_done_fn)(void *ctx, fmq_bytes_t client_id, const char 
 int fc_cluster_migrate(fc_cluster_t *cl, fmq_bytes_t client_id, const char *node,
                        fc_migrate_done_fn done, void *ctx, const char **why);
 
-/* What the cluster knows, for logs, tests and (later) the admin API. */
+/*
+ * Load and evacuation state between nodes (protocol 4). Every node
+ * publishes its load about once a second (src/evac does); the cluster sends
+ * it to every peer that speaks protocol 4, and to a peer that comes up, and
+ * keeps what each peer last reported.
+ */
+typedef struct fc_node_load {
+    uint32_t connections;        /* clients that completed CONNECT */
+    uint32_t sessions;           /* held here, online and offline (no stubs) */
+    uint32_t offline_sessions;
+    uint32_t pending_connects;   /* connections that have not completed CONNECT */
+    uint32_t connack_count;      /* CONNACKs in the last window, their mean and */
+    uint32_t connack_mean_ms;    /* largest CONNECT-to-CONNACK time */
+    uint32_t connack_max_ms;
+    uint8_t agent;               /* FC_AGENT_* */
+    bool available;              /* takes new clients and migrated sessions */
+    const char *status;          /* JSON text of the evacuation/rebalance ("" none); borrowed */
+} fc_node_load_t;
+/* Copies ld and sends it to the peers. */
+void fc_cluster_publish_load(fc_cluster_t *cl, const fc_node_load_t *ld);
+/* What peer `node` last reported: false when it is not up, speaks a
+ * protocol below 4 or has not reported yet. out->status is borrowed until
+ * the next call into the cluster. */
+bool fc_cluster_peer_load(const fc_cluster_t *cl, const char *node, fc_node_load_t *out);
+
+/* A rebalance coordinator's order to a donor (see frame.h, REBALANCE). */
+typedef struct fc_rebal_order {
+    uint8_t op;                  /* FC_REBAL_* */
+    uint32_t lease_ms;           /* the donor clears itself after this without an order */
+    uint32_t conns, sessions;    /* to evict / migrate within the next second */
+    uint16_t n_recipients;
+    fmq_bytes_t recipients[64];  /* borrowed */
+    fmq_bytes_t info;            /* JSON text for the donor's status; borrowed */
+} fc_rebal_order_t;
+/* Returns 0, or -1 with a reason (unknown node, link down, protocol < 4). */
+int fc_cluster_send_rebalance(fc_cluster_t *cl, const char *node, const fc_rebal_order_t *o,
+                              const char **why);
+typedef void (*fc_rebal_fn)(void *ctx, const char *from, const fc_rebal_order_t *o);
+void fc_cluster_on_rebalance(fc_cluster_t *cl, fc_rebal_fn fn, void *ctx);
+/* This node's name in the cluster. */
+const char *fc_cluster_self(const fc_cluster_t *cl);
+
+/* What the cluster knows, for logs, tests and the admin API. */
 typedef struct fc_peer_info {
     const char *name;
     const char *cluster_addr;

@@ -37,6 +37,10 @@ struct fc_link {
     fb_map_t *routes;            /* filters the peer announced (value unused) */
     uint32_t sync_routes, sync_claims, sync_retained; /* received during its sync */
     bool synced;
+    /* load.c: what the peer last reported (protocol >= 4) */
+    bool has_load;
+    fc_frame_t load;             /* .load, with status pointing into load_status */
+    char *load_status;
     /* publish forwarding scratch (route.c) */
     uint64_t mark;
     bool plain;
@@ -154,6 +158,11 @@ struct fc_cluster {
     uint16_t n_local_shared;
     bool leaving;
     fc_link_t *cur_from;         /* the link whose frame is being handled, NULL otherwise */
+    fc_frame_t self_load;        /* load.c: this node's last NODE_LOAD (status in self_status) */
+    char *self_status;
+    bool has_self_load;
+    fc_rebal_fn on_rebal;        /* load.c: REBALANCE orders go here */
+    void *on_rebal_ctx;
     fc_stats_t stats;
 };
 
@@ -176,6 +185,13 @@ int fc__on_publish(fc_link_t *l, const fc_frame_t *f);
 void fc__routes_drop(fc_link_t *l);
 fb_msg_t *fc__msg_from_frame(const fc_msg_t *fm, uint8_t qos, bool retain);
 void fc__msg_to_frame(const fb_msg_t *m, fc_msg_t *fm);
+
+/* load.c */
+int fc__on_node_load(fc_link_t *l, const fc_frame_t *f);
+int fc__on_rebalance(fc_link_t *l, const fc_frame_t *f);
+void fc__load_link_up(fc_link_t *l);
+void fc__load_link_free(fc_link_t *l);
+void fc__load_free(fc_cluster_t *cl);
 
 /* handoff.c */
 bool fc__connect(void *ctx, fb_conn_t *c, fmq_bytes_t id, bool clean_start, fb_session_t *held);

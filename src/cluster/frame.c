@@ -254,6 +254,30 @@ static bool read_body(reader_t *r, uint8_t version, fc_frame_t *f)
         return read_deliver(r, version, f);
     case FC_T_LEAVE:
         return read_str16(r, &f->leave.reason);
+    case FC_T_NODE_LOAD:
+        if (version < 4)
+            return refuse(r, "NODE_LOAD needs protocol version 4");
+        if (!(read_u32(r, &f->load.connections) && read_u32(r, &f->load.sessions) &&
+              read_u32(r, &f->load.offline_sessions) && read_u32(r, &f->load.pending_connects) &&
+              read_u32(r, &f->load.connack_count) && read_u32(r, &f->load.connack_mean_ms) &&
+              read_u32(r, &f->load.connack_max_ms) && read_u8(r, &f->load.agent) &&
+              read_u8(r, &f->load.flags)))
+            return false;
+        if (f->load.agent > FC_AGENT_REBALANCE)
+            return refuse(r, "NODE_LOAD agent must be 0..2");
+        if (f->load.flags & ~FC_LOADF_AVAILABLE)
+            return refuse(r, "NODE_LOAD flags other than bit 0 must be zero");
+        return read_bytes32(r, &f->load.status);
+    case FC_T_REBALANCE:
+        if (version < 4)
+            return refuse(r, "REBALANCE needs protocol version 4");
+        if (!read_u8(r, &f->rebal.op))
+            return false;
+        if (f->rebal.op < FC_REBAL_PREPARE || f->rebal.op > FC_REBAL_STOP)
+            return refuse(r, "REBALANCE op must be 1..4");
+        return read_u32(r, &f->rebal.lease_ms) && read_u32(r, &f->rebal.conns) &&
+               read_u32(r, &f->rebal.sessions) && read_list(r, 1, &f->rebal.recipients) &&
+               read_bytes32(r, &f->rebal.info);
     default:
         return refuse(r, "unknown frame type");
     }
@@ -476,6 +500,26 @@ static void put_body(writer_t *w, const fc_frame_t *f, uint8_t version)
     case FC_T_LEAVE:
         put_str16(w, f->leave.reason);
         break;
+    case FC_T_NODE_LOAD:
+        put_be(w, f->load.connections, 4);
+        put_be(w, f->load.sessions, 4);
+        put_be(w, f->load.offline_sessions, 4);
+        put_be(w, f->load.pending_connects, 4);
+        put_be(w, f->load.connack_count, 4);
+        put_be(w, f->load.connack_mean_ms, 4);
+        put_be(w, f->load.connack_max_ms, 4);
+        put_u8(w, f->load.agent);
+        put_u8(w, f->load.flags);
+        put_bytes32(w, f->load.status);
+        break;
+    case FC_T_REBALANCE:
+        put_u8(w, f->rebal.op);
+        put_be(w, f->rebal.lease_ms, 4);
+        put_be(w, f->rebal.conns, 4);
+        put_be(w, f->rebal.sessions, 4);
+        put_list(w, &f->rebal.recipients);
+        put_bytes32(w, f->rebal.info);
+        break;
     default:
         break;
     }
@@ -514,7 +558,7 @@ static bool msg_ok(const fc_msg_t *m)
 
 /* Everything fc_frame_decode would refuse in the body, checked before a
  * byte is written. */
-static bool encodable(const fc_frame_t *f)
+static bool encodable(const fc_frame_t *f, uint8_t version)
 {
     switch (f->type) {
     case FC_T_HELLO:
@@ -557,6 +601,12 @@ static bool encodable(const fc_frame_t *f)
                str16_ok(f->deliver.client_id) && msg_ok(&f->deliver.msg);
     case FC_T_LEAVE:
         return str16_ok(f->leave.reason);
+    case FC_T_NODE_LOAD:
+        return version >= 4 && f->load.agent <= FC_AGENT_REBALANCE &&
+               (f->load.flags & ~FC_LOADF_AVAILABLE) == 0 && bytes32_ok(f->load.status);
+    case FC_T_REBALANCE:
+        return version >= 4 && f->rebal.op >= FC_REBAL_PREPARE && f->rebal.op <= FC_REBAL_STOP &&
+               list_ok(&f->rebal.recipients, 1) && bytes32_ok(f->rebal.info);
     default:
         return false;
     }
@@ -564,7 +614,7 @@ static bool encodable(const fc_frame_t *f)
 
 size_t fc_frame_encode(const fc_frame_t *f, uint8_t version, uint8_t *out, size_t cap)
 {
-    if (version < FC_PROTO_MIN || !encodable(f))
+    if (version < FC_PROTO_MIN || !encodable(f, version))
         return 0;
     writer_t sizer = {NULL, 0, 0};
     put_body(&sizer, f, version);
@@ -598,7 +648,8 @@ const char *fc_type_name(uint8_t type)
         [FC_T_CLAIM] = "CLAIM",         [FC_T_RELEASE] = "RELEASE",
         [FC_T_SESSION] = "SESSION",     [FC_T_SESSION_ACK] = "SESSION_ACK",
         [FC_T_DELIVER] = "DELIVER",     [FC_T_LEAVE] = "LEAVE",
-        [FC_T_STUB_END] = "STUB_END",
+        [FC_T_STUB_END] = "STUB_END",   [FC_T_NODE_LOAD] = "NODE_LOAD",
+        [FC_T_REBALANCE] = "REBALANCE",
     };
     return type <= FC_T_MAX_ && names[type] ? names[type] : "?";
 }

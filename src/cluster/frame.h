@@ -32,6 +32,13 @@
  *               subscription ids, message
  *   LEAVE       str16 reason
  *   STUB_END    u64 stamp, str16 client_id (version >= 3)
+ *   NODE_LOAD   u32 connections, u32 sessions, u32 offline_sessions,
+ *               u32 pending_connects, u32 connack_count, u32 connack_mean_ms,
+ *               u32 connack_max_ms, u8 agent (FC_AGENT_*), u8 flags
+ *               (FC_LOADF_*), bytes32 status (JSON text, may be empty)
+ *               (version >= 4)
+ *   REBALANCE   u8 op (FC_REBAL_*), u32 lease_ms, u32 conns, u32 sessions,
+ *               list16 recipients, bytes32 info (JSON text) (version >= 4)
  *
  * "message" is: u8 flags (bits 0-1 QoS 0..2, bit 2 retain, bit 3
  * has_expiry, bit 4 deliver, bit 5 store_retained; bits 6-7 zero),
@@ -57,7 +64,7 @@
 #include <stdint.h>
 
 #define FC_PROTO_MIN 1
-#define FC_PROTO_MAX 3
+#define FC_PROTO_MAX 4
 #define FC_HEADER_LEN 8
 #define FC_MAC_LEN 32
 #define FC_NONCE_MIN 16
@@ -91,7 +98,9 @@ typedef enum {
     FC_T_DELIVER = 15,
     FC_T_LEAVE = 16,
     FC_T_STUB_END = 17,
-    FC_T_MAX_ = 17
+    FC_T_NODE_LOAD = 18,
+    FC_T_REBALANCE = 19,
+    FC_T_MAX_ = 19
 } fc_type_t;
 
 enum { /* ERROR codes */
@@ -115,6 +124,23 @@ enum { /* SESSION status */
 
 enum { /* SESSION flags */
     FC_SESSF_MIGRATE = 1, /* moved without a client (evacuation), not a takeover */
+};
+
+enum { /* NODE_LOAD agent: who owns the node's eviction agent */
+    FC_AGENT_NONE = 0,
+    FC_AGENT_EVACUATION = 1,
+    FC_AGENT_REBALANCE = 2,
+};
+
+enum { /* NODE_LOAD flags */
+    FC_LOADF_AVAILABLE = 1, /* takes new clients and migrated sessions */
+};
+
+enum { /* REBALANCE op */
+    FC_REBAL_PREPARE = 1,  /* become a donor: unavailable, still accepting CONNECTs */
+    FC_REBAL_CONNS = 2,    /* refuse CONNECTs; evict `conns` connections this second */
+    FC_REBAL_SESSIONS = 3, /* migrate `sessions` offline sessions to `recipients` */
+    FC_REBAL_STOP = 4,     /* the rebalance is over: available again */
 };
 
 enum { /* message flags */
@@ -195,6 +221,18 @@ typedef struct fc_frame {
         struct {
             fmq_bytes_t reason;
         } leave;
+        struct {
+            uint32_t connections, sessions, offline_sessions, pending_connects;
+            uint32_t connack_count, connack_mean_ms, connack_max_ms;
+            uint8_t agent, flags;
+            fmq_bytes_t status;
+        } load;
+        struct {
+            uint8_t op;
+            uint32_t lease_ms, conns, sessions;
+            fc_list_t recipients;
+            fmq_bytes_t info;
+        } rebal;
     };
 } fc_frame_t;
 

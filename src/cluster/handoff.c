@@ -655,6 +655,14 @@ int fc__on_session(fc_link_t *l, const fc_frame_t *f)
             pending_resume_stamp(cl, id, stamp);
         return 0;
     }
+    if ((f->session.flags & FC_SESSF_MIGRATE) && cl->b->agent.kind != FB_AGENT_NONE) {
+        /* Being emptied itself: the sender restores it and tries elsewhere. */
+        FB_INFO("cluster: session %.*s migrated from %s refused: this node is being evacuated",
+                (int)id.len, (const char *)id.ptr, l->name);
+        fb_session_free(s);
+        send_ack(l, false, stamp, id);
+        return 0;
+    }
     if (f->session.flags & FC_SESSF_MIGRATE) {
         bool ok = install(cl, s, l);
         if (!ok) {

@@ -873,7 +873,7 @@ static void test_cluster_settings(harness_t *t)
     fb_config_defaults(&c);
     CHECK_STR(c.cluster_listen, "");
     CHECK_STR(c.cluster_name, "ferrymq");
-    CHECK_INT(c.cluster_protocol_max, 3);
+    CHECK_INT(c.cluster_protocol_max, 4);
     CHECK_INT(yaml(&c,
                    "cluster_listen: 127.0.0.1:7000\ncluster_seeds: \"10.0.0.1:7000,node-1.svc:7000\"\n"
                    "cluster_dns: ferry-headless.default.svc:7000\ncluster_secret: s3cret\n",
@@ -884,7 +884,7 @@ static void test_cluster_settings(harness_t *t)
     const char *bad[] = {"cluster_seeds: \"a:1,\"\n", "cluster_seeds: \",a:1\"\n",
                          "cluster_seeds: \"a:1,,b:2\"\n", "cluster_seeds: \"a\"\n",
                          "cluster_seeds: \"a:99999\"\n", "cluster_dns: \"x y:1\"\n",
-                         "cluster_protocol_max: 4\n", "cluster_protocol_max: 0\n",
+                         "cluster_protocol_max: 5\n", "cluster_protocol_max: 0\n",
                          "cluster_name: \"\"\n", "cluster_secret: \"a\\tb\"\n"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         fb_config_t before;

@@ -13,11 +13,16 @@ Everything here talks to a real ferrymq process over 127.0.0.1 only:
   main() runs a file's tests and prints the broker log of each failed test.
 - ClusterNode, Cluster, ClusterTest: the same for several nodes acting as
   one broker (see "the cluster" below and README.md).
+- admin_get: a request to a node's admin HTTP API (enable_admin gives nodes
+  an admin listener).
+- HAProxy: Debian's haproxy in TCP mode in front of nodes, with HTTP health
+  checks on their admin ports and its runtime API.
 
 Every wait is bounded by a deadline; nothing here asserts timings beyond
 generous timeouts.
 """
 
+import json
 import os
 import queue
 import select
@@ -31,6 +36,8 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 HOST = "127.0.0.1"
 FERRYMQ = os.environ.get("FMQ_IT_FERRYMQ", "")  # not FERRYMQ_*: those are settings
@@ -1145,6 +1152,31 @@ class ClusterNode(Broker):
             self.proc.kill()
         self.proc.wait(WAIT)
 
+    admin_port = None  # set by enable_admin
+
+    def enable_admin(self):
+        """Gives the node an admin HTTP listener on a free loopback port
+        (kept across restarts); call before start. Returns the port."""
+        if self.admin_port is None:
+            self.admin_port = free_port()
+            self.args = list(self.args) + ["--admin-listen", "%s:%d" % (HOST, self.admin_port)]
+        return self.admin_port
+
+    @property
+    def admin_url(self):
+        return "http://%s:%d" % (HOST, self.admin_port)
+
+    def admin(self, path, method="GET", token=None):
+        """(status, parsed JSON or text) of a request to this node's admin API."""
+        return admin_get(self.admin_port, path, method, token)
+
+    def connections(self):
+        """Its `connections` (GET /api/v1/node)."""
+        status, doc = self.admin("/api/v1/node")
+        if status != 200:
+            raise AssertionError("%s: GET /api/v1/node answered %s: %r" % (self.name, status, doc))
+        return doc["connections"]
+
     def mark(self):
         """The log's current length: a starting point for wait_log."""
         try:
@@ -1196,6 +1228,13 @@ class Cluster:
             self.nodes.append(ClusterNode("n%d" % i, *self.args, secret=secret,
                                           seeds=[first.cluster_addr]))
         self._sync_seq = 0
+
+    def enable_admin(self):
+        """An admin listener on every node (before start); see
+        ClusterNode.enable_admin."""
+        for n in self.nodes:
+            n.enable_admin()
+        return self
 
     def node(self, i):
         """Node i (1-based), or i itself when it is a node already."""
@@ -1366,12 +1405,15 @@ class ClusterTest(unittest.TestCase):
     running and exits 0 on SIGTERM."""
 
     default_args = ()
+    admin_listen = False  # True: every node gets an admin listener (enable_admin)
 
     def setUp(self):
         _current_test[0] = self.id()
         cfg = getattr(getattr(self, self._testMethodName), "cluster_setup", {})
         self.cluster = Cluster(cfg.get("nodes", 3),
                                *(tuple(self.default_args) + cfg.get("args", ())))
+        if self.admin_listen:
+            self.cluster.enable_admin()
         self._cleanups_clients = []
         if cfg.get("start", True):
             try:
@@ -1433,3 +1475,344 @@ class ClusterTest(unittest.TestCase):
             c.send(disconnect(0))
         finally:
             c.close()
+
+# ------------------------------------------------------------- admin API
+
+
+def admin_get(port, path, method="GET", token=None, timeout=WAIT):
+    """(status, body) of a request to the admin HTTP API on a loopback
+    port; the body parsed as JSON when it is JSON, else the text."""
+    req = urllib.request.Request("http://%s:%d%s" % (HOST, port, path), method=method)
+    if token is not None:
+        req.add_header("Authorization", "Bearer " + token)
+    # No proxy from the environment: loopback only.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(req, timeout=timeout) as r:
+            status, text = r.status, r.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        status, text = e.code, e.read().decode("utf-8", "replace")
+    try:
+        return status, json.loads(text)
+    except ValueError:
+        return status, text
+
+# ------------------------------------------------------------- HAProxy
+#
+# Debian's haproxy (scripts/deps.sh installs it; 2.6 on Debian 12) in the
+# foreground (-db) in TCP mode in front of ferrymq nodes: one frontend on a
+# free loopback port, one backend with a server per node, checked over HTTP
+# on the node's admin port (GET /health/available must answer 200), and the
+# runtime API on a unix socket in a temporary directory. Its output (its
+# own warnings and alerts, and the log lines) goes to a file that main()
+# prints when a test fails.
+
+HAPROXY = os.environ.get("FMQ_IT_HAPROXY", "/usr/sbin/haproxy")
+
+
+class HAProxy:
+    """haproxy in front of nodes. backends: [(name, host, mqtt_port,
+    admin_port)] (admin_port None: no health check); balance "roundrobin"
+    or "leastconn". Check every inter_ms, DOWN after `fall` failures, UP
+    after `rise` successes. maxconn: client connections (each costs haproxy
+    two descriptors; a process here may hold 20,000 files, so at most 9,000
+    and ulimit-n 19,999). tcplog: a log line per connection as well.
+    Its stderr (warnings such as "Server nodes/n2 is DOWN", alerts) goes to
+    log_path; warnings() lists them, config_warnings what `haproxy -c` said
+    about the configuration (start() runs it first and fails on errors)."""
+
+    def __init__(self, backends=(), balance="roundrobin", check_uri="/health/available",
+                 inter_ms=500, fall=2, rise=2, maxconn=9000, timeout_client_s=600,
+                 timeout_server_s=600, timeout_connect_s=2, backend="nodes", tcplog=False):
+        if balance not in ("roundrobin", "leastconn"):
+            raise ValueError("balance: roundrobin or leastconn, not %r" % balance)
+        if not os.access(HAPROXY, os.X_OK):
+            raise RuntimeError("%s not found: run `make deps` (scripts/deps.sh)" % HAPROXY)
+        self.backends = [tuple(b) for b in backends]
+        self.balance = balance
+        self.check_uri = check_uri
+        self.inter_ms, self.fall, self.rise = inter_ms, fall, rise
+        self.maxconn = min(int(maxconn), 9000)
+        self.timeouts = (timeout_client_s, timeout_server_s, timeout_connect_s)
+        self.backend = backend
+        self.tcplog = tcplog
+        self.dir = tempfile.mkdtemp(prefix="fmq-it-haproxy-")
+        self.cfg_path = os.path.join(self.dir, "haproxy.cfg")
+        self.log_path = os.path.join(self.dir, "haproxy.log")
+        self.sock_path = os.path.join(self.dir, "haproxy.sock")
+        self.port = None
+        self.proc = None
+        self.config_warnings = []  # what `haproxy -c` said beyond "valid"
+        self.stopped_rc = None
+
+    @classmethod
+    def for_nodes(cls, nodes, **kw):
+        """In front of ClusterNodes with admin listeners (enable_admin)."""
+        return cls([(n.name, HOST, n.reserve_ports().port, n.admin_port) for n in nodes], **kw)
+
+    def _server_opts(self, admin_port):
+        if admin_port is None:
+            return ""
+        return " check port %d inter %d fall %d rise %d" % (admin_port, self.inter_ms, self.fall,
+                                                           self.rise)
+
+    def config(self):
+        tc, ts, tcon = self.timeouts
+        lines = [
+            "global",
+            "    maxconn %d" % self.maxconn,
+            # Two descriptors per connection and some spare, under the
+            # 20,000 a process may hold here.
+            "    ulimit-n %d" % min(19999, 2 * self.maxconn + 1000),
+            "    nbthread 1",
+            "    stats socket %s mode 600 level admin" % self.sock_path,
+            "    stats timeout 1m",
+        ]
+        if self.tcplog:  # a line per connection; without it only haproxy's own messages
+            lines.append("    log stdout format raw local0 info")
+        lines += [
+            "",
+            "defaults",
+            "    mode tcp",
+        ]
+        if self.tcplog:
+            lines.append("    log global")
+        lines += [
+            "    timeout connect %ds" % tcon,
+            "    timeout client %ds" % tc,
+            "    timeout server %ds" % ts,
+            # A hung node (SIGSTOP) fails its check after one interval.
+            "    timeout check %dms" % max(100, self.inter_ms),
+            "",
+            "frontend mqtt",
+            "    bind %s:%d" % (HOST, self.port),
+            "    maxconn %d" % self.maxconn,
+            "    default_backend %s" % self.backend,
+        ]
+        if self.tcplog:
+            lines.append("    option tcplog")
+        lines += [
+            "",
+            "backend %s" % self.backend,
+            "    balance %s" % self.balance,
+            "    option httpchk",
+            "    http-check send meth GET uri %s" % self.check_uri,
+            "    http-check expect status 200",
+        ]
+        for name, host, port, admin_port in self.backends:
+            lines.append("    server %s %s:%d%s" % (name, host, port, self._server_opts(admin_port)))
+        return "\n".join(lines) + "\n"
+
+    def _write_config(self):
+        with open(self.cfg_path, "w") as f:
+            f.write(self.config())
+        r = subprocess.run([HAPROXY, "-c", "-f", self.cfg_path], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=WAIT * 2)
+        out = r.stdout.decode("utf-8", "replace")
+        if r.returncode != 0:
+            raise RuntimeError("haproxy -c rejected the configuration:\n%s\n%s"
+                               % (out, self.config()))
+        self.config_warnings = [l for l in out.splitlines()
+                                if "[WARNING]" in l or "[ALERT]" in l]
+
+    def start(self, wait_up=True, timeout=WAIT * 2):
+        """Starts haproxy; returns once the runtime API answers and the
+        frontend is open (its port accepts), and with wait_up once every
+        checked server is UP."""
+        paths = _logs.setdefault(_current_test[0], [])
+        if self.log_path not in paths:
+            paths.append(self.log_path)
+        last = ""
+        for _attempt in range(3):  # the picked port may be taken meanwhile
+            self.port = free_port()
+            self._write_config()
+            log = open(self.log_path, "ab")
+            log.write(("$ %s -db -f %s\n" % (HAPROXY, self.cfg_path)).encode())
+            log.flush()
+            since = log.tell()
+            self.proc = subprocess.Popen([HAPROXY, "-db", "-f", self.cfg_path],
+                                         stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT)
+            log.close()
+            self.stopped_rc = None
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    if self._frontend_status() == "OPEN":
+                        break
+                except OSError:
+                    pass
+                time.sleep(0.05)
+            if self.proc.poll() is None and port_listening(self.port):
+                break
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(WAIT)
+            last = self.log_since(since)
+        else:
+            raise RuntimeError("haproxy did not start:\n%s\n%s" % (last, self.config()))
+        if wait_up:
+            deadline = time.monotonic() + timeout
+            for name, _h, _p, admin_port in self.backends:
+                if admin_port is not None:
+                    self.wait_state(name, "UP", max(0.1, deadline - time.monotonic()))
+        return self
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout=WAIT):
+        """SIGTERM (haproxy's hard stop: every connection is closed), then
+        its exit status as Popen gives it (-15: SIGTERM ended it); killed
+        (None) when it does not exit in time."""
+        if self.proc is None:
+            return 0
+        if self.stopped_rc is not None:
+            return self.stopped_rc
+        if self.alive():
+            self.proc.terminate()
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(WAIT)
+            rc = None
+        self.stopped_rc = rc
+        return rc
+
+    def log(self):
+        return self.log_since(0)
+
+    def log_since(self, since=0):
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(since)
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def warnings(self):
+        """haproxy's own [WARNING] and [ALERT] lines so far (server state
+        changes are among them)."""
+        return [l for l in self.log().splitlines() if "[WARNING]" in l or "[ALERT]" in l]
+
+    # ---- the runtime API
+
+    def runtime(self, cmd, timeout=WAIT):
+        """Sends one command to the runtime API; returns its answer."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(self.sock_path)
+            s.sendall(cmd.encode() + b"\n")
+            out = b""
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                data = s.recv(65536)
+                if not data:  # one command per connection: it closes after the answer
+                    break
+                out += data
+        return out.decode("utf-8", "replace")
+
+    def stats(self):
+        """`show stat` as a list of dicts (pxname, svname, status, scur, ...)."""
+        text = self.runtime("show stat")
+        lines = [l for l in text.splitlines() if l.strip()]
+        if not lines or not lines[0].startswith("# "):
+            raise AssertionError("haproxy show stat: %r" % text[:500])
+        head = lines[0][2:].split(",")
+        return [dict(zip(head, l.split(","))) for l in lines[1:]]
+
+    def _frontend_status(self):
+        for row in self.stats():
+            if row.get("pxname") == "mqtt" and row.get("svname") == "FRONTEND":
+                return row.get("status")
+        return None
+
+    def server_stats(self):
+        """{server name: its `show stat` row} of the backend."""
+        return {r["svname"]: r for r in self.stats()
+                if r.get("pxname") == self.backend and r.get("svname") not in ("BACKEND",)}
+
+    def server_states(self):
+        """{server name: status}: "UP", "DOWN", "MAINT", "DRAIN", "NOLB",
+        "no check", or a transition such as "UP 1/2" (failing, not yet
+        DOWN) and "DOWN 1/2" (recovering)."""
+        return {name: r.get("status", "") for name, r in self.server_stats().items()}
+
+    def server_sessions(self, name):
+        """Connections haproxy has open to that server now."""
+        return int(self.server_stats()[name].get("scur") or 0)
+
+    def wait_state(self, name, state, timeout=WAIT):
+        """Waits until server `name` has status `state` exactly."""
+        deadline = time.monotonic() + timeout
+        seen = None
+        for _ in range(100000):
+            seen = self.server_states().get(name)
+            if seen == state:
+                return
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+        raise AssertionError("haproxy: server %s is %r, not %r, after %.1f s; its log:\n%s"
+                             % (name, seen, state, timeout, self.log()[-6000:]))
+
+    def _expect(self, cmd, ok=("",)):
+        """Runs a command whose answer must start with one of `ok`."""
+        out = self.runtime(cmd)
+        if not any(out.strip().startswith(o) for o in ok):
+            raise AssertionError("haproxy %r answered %r" % (cmd, out))
+        return out
+
+    def add_server(self, name, host, port, admin_port=None, enable=True):
+        """A dynamic server (HAProxy >= 2.4; checks >= 2.5): `add server`
+        with the same check options as the configured ones (dynamic servers
+        inherit no defaults), then, with enable, out of maintenance (where
+        dynamic servers start) and its health check on."""
+        self._expect("add server %s/%s %s:%d%s" % (self.backend, name, host, port,
+                                                   self._server_opts(admin_port)),
+                     ok=("New server registered",))
+        self.backends.append((name, host, port, admin_port))
+        if enable:
+            if admin_port is not None:
+                self._expect("enable health %s/%s" % (self.backend, name))
+            self._expect("enable server %s/%s" % (self.backend, name))
+
+    def del_server(self, name, timeout=WAIT):
+        """Removes a server: maintenance, its connections shut down (the
+        clients see the socket close), health check off, then `del server`
+        (refused while it has connections; retried until the deadline)."""
+        be = "%s/%s" % (self.backend, name)
+        self.set_server_state(name, "maint")
+        self.runtime("shutdown sessions server %s" % be)
+        self.runtime("disable health %s" % be)
+        deadline = time.monotonic() + timeout
+        out = ""
+        for _ in range(100000):
+            out = self.runtime("del server %s" % be)
+            if out.strip().startswith("Server deleted"):
+                self.backends = [b for b in self.backends if b[0] != name]
+                return
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
+        raise AssertionError("haproxy del server %s: %r" % (be, out))
+
+    def set_server_state(self, name, state):
+        """"ready", "drain" (no new connections, the open ones stay) or
+        "maint" (no new connections; open ones stay unless shut down)."""
+        if state not in ("ready", "drain", "maint"):
+            raise ValueError("state: ready, drain or maint, not %r" % state)
+        self._expect("set server %s/%s state %s" % (self.backend, name, state))
+
+
+def port_listening(port, timeout=0.2):
+    """Whether something listens on a loopback port, without opening a
+    connection through it (haproxy would pass one on to a node): a bind to
+    the port fails while a listener holds it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return True
+        return False

@@ -223,7 +223,7 @@ class OldProtocol(Base):
             line = n4.wait_log("cluster: node n%d is up (" % i)
             self.assertIn("protocol 1,", line)
         # The current nodes still speak the current version among themselves.
-        self.assertIn("protocol 3,", self.node(1).wait_log("cluster: node n2 is up ("))
+        self.assertIn("protocol 4,", self.node(1).wait_log("cluster: node n2 is up ("))
         for a, b in ((1, 4), (4, 2), (4, 3), (3, 4)):
             self.assert_pubsub(a, b, "v1")
         # QoS 2 both ways, exactly once.
