@@ -64,8 +64,7 @@ static void check_nodes(const char names[][FE_NODE_NAME_MAX + 1], size_t n, cons
         FUZZ_CHECK(all_zero(names[i] + len, FE_NODE_NAME_MAX + 1 - len),
                    "%s[%zu]: bytes after the name", what, i);
         for (size_t k = 0; k < i; k++)
-            FUZZ_CHECK(strcmp(names[k], names[i]) != 0, "%s[%zu]: duplicate of [%zu]", what, i,
-                       k);
+            FUZZ_CHECK(strcmp(names[k], names[i]) != 0, "%s[%zu]: duplicate of [%zu]", what, i, k);
     }
 }
 
@@ -219,7 +218,8 @@ static void run(const kind_t *k, const char *body, size_t len, size_t errlen)
     if (only_space(body, len)) {
         FUZZ_CHECK(rc == 0, "%s: an empty body refused: %s", k->name, full);
         k->defaults(again);
-        FUZZ_CHECK(memcmp(o, again, k->size) == 0, "%s: an empty body is not the defaults", k->name);
+        FUZZ_CHECK(memcmp(o, again, k->size) == 0, "%s: an empty body is not the defaults",
+                   k->name);
     }
     /* The same again, into another struct and a buffer of errlen. */
     memset(again, 0xA5, k->size);
@@ -232,8 +232,7 @@ static void run(const kind_t *k, const char *body, size_t len, size_t errlen)
             check_message(err, errlen, full);
         else
             FUZZ_CHECK(err[0] == '#', "%s: wrote into a 0-byte buffer", k->name);
-        FUZZ_CHECK(memcmp(o, before, k->size) == 0, "%s: a refusal changed the output",
-                   k->name);
+        FUZZ_CHECK(memcmp(o, before, k->size) == 0, "%s: a refusal changed the output", k->name);
         FUZZ_CHECK(memcmp(again, before, k->size) == 0, "%s: a refusal changed the output",
                    k->name);
         goto done;
@@ -243,8 +242,8 @@ static void run(const kind_t *k, const char *body, size_t len, size_t errlen)
     size_t first = 0;
     while (first < len && only_space(body + first, 1))
         first++;
-    FUZZ_CHECK(first == len || body[first] == '{', "%s: accepted a body starting 0x%02x",
-               k->name, (unsigned char)body[first]);
+    FUZZ_CHECK(first == len || body[first] == '{', "%s: accepted a body starting 0x%02x", k->name,
+               (unsigned char)body[first]);
     k->check(o);
 
     /* The writer: back to the same bytes, and the same text again. */

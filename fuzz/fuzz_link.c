@@ -41,10 +41,12 @@
 #include "broker/log.h"
 #include "cluster/cluster.h"
 #include "cluster/frame.h"
+#include "evac/evac.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <string.h>
+#include <unistd.h>
 
 #define NEND 4
 #define NCLI 3
@@ -100,6 +102,7 @@ struct harness {
     fb_config_t cfg;
     fb_broker_t *b;
     fc_cluster_t *cl;
+    fe_node_t *evac;
     uint64_t wall, mono;
     end_t ends[NEND];
     cli_t clis[NCLI];
@@ -519,6 +522,7 @@ static void tick(harness_t *h, uint32_t step)
     h->mono += step;
     fb_broker_tick(h->b, h->wall, h->mono);
     fc_cluster_tick(h->cl, h->mono);
+    fe_node_tick(h->evac, h->mono);
 }
 
 /* ---- actions ---- */
@@ -796,7 +800,56 @@ static void cluster_action(harness_t *h, uint8_t x)
         fc_cluster_dns_result(h->cl, addrs, n);
         break;
     }
-    default: { /* what the admin side reads */
+    default: /* bits 2-4: the evacuation module's calls, else what the admin side reads */
+        switch (x >> 2 & 7) {
+        case 1: {
+            fe_evac_opts_t o;
+            fe_evac_opts_default(&o);
+            o.wait_health_check_ms = x & 32 ? 0 : 500;
+            o.wait_takeover_ms = x & 64 ? 0 : 1000;
+            o.conn_auto = x & 128;
+            o.sess_evict_rate = 1 + (x >> 5);
+            if (x & 32) {
+                o.n_migrate_to = 1;
+                snprintf(o.migrate_to[0], sizeof o.migrate_to[0], "%s", peer_names[x >> 6 & 3]);
+            }
+            char err[256];
+            fe_evac_start(h->evac, &o, err, sizeof err);
+            return;
+        }
+        case 2: {
+            char err[64];
+            fe_evac_stop(h->evac, err, sizeof err);
+            return;
+        }
+        case 3: {
+            fe_rebal_opts_t o;
+            fe_rebal_opts_default(&o);
+            o.abs_conn_threshold = o.abs_sess_threshold = 1;
+            o.wait_health_check_ms = x & 32 ? 0 : 1500;
+            o.wait_takeover_ms = x & 64 ? 0 : 1000;
+            char err[256];
+            fe_rebal_start(h->evac, &o, err, sizeof err);
+            return;
+        }
+        case 4: {
+            char err[64];
+            fe_rebal_stop(h->evac, err, sizeof err);
+            return;
+        }
+        case 5: {
+            json_decref(fe_evac_status(h->evac));
+            json_decref(fe_rebal_status(h->evac));
+            json_decref(fe_global_status(h->evac));
+            fe_load_t ld;
+            fe_node_load(h->evac, &ld);
+            FUZZ_CHECK(ld.connections == h->b->n_clients, "load");
+            return;
+        }
+        default:
+            break;
+        }
+        {
         fc_peer_info_t info[NEND];
         size_t n = fc_cluster_peers(h->cl, info, NEND);
         for (size_t k = 0; k < n && k < NEND; k++)
@@ -807,7 +860,7 @@ static void cluster_action(harness_t *h, uint8_t x)
             fc_cluster_owner(h->cl, str_bytes(ids[k]));
         (void)fc_cluster_stats(h->cl);
         break;
-    }
+        }
     }
 }
 
@@ -839,6 +892,9 @@ static harness_t *harness_new(uint8_t knobs)
     set_str(&h->cfg.cluster_listen, "10.0.0.1:7000");
     set_str(&h->cfg.cluster_secret, SECRET);
     set_str(&h->cfg.cluster_seeds, "");
+    char dir[64]; /* an evacuation writes its state file here */
+    snprintf(dir, sizeof dir, "/tmp/ferrymq-fuzz-link-%ld", (long)getpid());
+    set_str(&h->cfg.data_dir, dir);
     h->cfg.cluster_max_frame = 65536;
     h->cfg.cluster_handoff_linger_ms = 2000;
     h->cfg.cluster_takeover_timeout_ms = 3000;
@@ -852,6 +908,8 @@ static harness_t *harness_new(uint8_t knobs)
     h->cl = fc_cluster_new(h->b, &h->cfg, &net_ops, h, err, sizeof err);
     FUZZ_CHECK(h->cl != NULL, "fc_cluster_new: %s", err);
     fc_cluster_tick(h->cl, h->mono);
+    h->evac = fe_node_new(h->b, h->cl, &h->cfg, h->mono);
+    FUZZ_CHECK(h->evac != NULL, "fe_node_new failed");
 
     bool two = knobs & 2, clients_first = knobs & 4;
     for (int pass = 0; pass < 2; pass++) {
@@ -878,7 +936,12 @@ static void harness_free(harness_t *h)
             h->clis[i].conn = NULL;
         }
     fc_cluster_free(h->cl); /* reports its links closed itself */
+    fe_node_free(h->evac);
     fb_broker_free(h->b);
+    char state[300];
+    snprintf(state, sizeof state, "%s/evacuation.json", h->cfg.data_dir);
+    unlink(state); /* an evacuation started by this input ends with it */
+    rmdir(h->cfg.data_dir);
     fb_config_free(&h->cfg);
     for (int i = 0; i < NEND; i++)
         free(h->ends[i].out);

@@ -88,9 +88,12 @@ char *fa_metrics_text(const fb_broker_t *b, const fc_cluster_t *cl, const fe_nod
     for (int q = 0; q < 3; q++)
         put(&s, "ferrymq_messages_sent_total{qos=\"%d\"} %llu\n", q,
             (unsigned long long)st->msgs_out[q]);
-    metric(&s, "ferrymq_messages_dropped_total", "counter",
-           "Deliveries dropped: queue limit, expiry, a client that does not read.",
-           st->msgs_dropped);
+    put(&s, "# HELP ferrymq_messages_dropped_total Deliveries dropped, by the QoS they had: "
+            "queue limit, expiry, a client that does not read, a packet over its maximum.\n"
+            "# TYPE ferrymq_messages_dropped_total counter\n");
+    for (int q = 0; q < 3; q++)
+        put(&s, "ferrymq_messages_dropped_total{qos=\"%d\"} %llu\n", q,
+            (unsigned long long)st->msgs_dropped[q]);
     metric(&s, "ferrymq_bytes_received_total", "counter", "Bytes read from clients.",
            st->bytes_in);
     metric(&s, "ferrymq_bytes_sent_total", "counter", "Bytes queued to clients.", st->bytes_out);
@@ -123,15 +126,15 @@ char *fa_metrics_text(const fb_broker_t *b, const fc_cluster_t *cl, const fe_nod
             put(&s, "ferrymq_evacuation_state{state=\"%s\"} %d\n", fe_evac_state_names[i],
                 em.evac_state == i);
         metric(&s, "ferrymq_evacuation_conn_evict_rate", "gauge",
-               "Connections per second the evacuation evicts now (0 when not evicting).",
+               "Connections per second the evacuation evicts now (0 outside evicting_conns).",
                em.evac_rate_now);
         metric(&s, "ferrymq_evacuation_connections_evicted_total", "counter",
-               "Connections the evacuations of this process evicted.", em.evac_conns_evicted);
+               "Connections evicted by evacuations since the process started.", em.evac_conns_evicted);
         metric(&s, "ferrymq_evacuation_sessions_migrated_total", "counter",
-               "Offline sessions the evacuations of this process moved to other nodes.",
+               "Offline sessions evacuations moved to other nodes since the process started.",
                em.evac_sessions_migrated);
         metric(&s, "ferrymq_evacuation_sessions_failed_total", "counter",
-               "Sessions whose every transfer attempt failed (they stayed here).",
+               "Sessions an evacuation gave up moving after every attempt failed (they stayed here).",
                em.evac_sessions_failed);
         put(&s, "# HELP ferrymq_rebalance_role 1 when this node has the role in a running "
                 "rebalance.\n# TYPE ferrymq_rebalance_role gauge\n"

@@ -65,6 +65,14 @@ static enum MHD_Result get_cluster(fa_admin_t *a, struct MHD_Connection *c)
                 json_object_set_new(p, "offline_sessions", json_integer(ld.offline_sessions));
                 json_object_set_new(p, "available", json_boolean(ld.available));
                 json_object_set_new(p, "agent", json_string(agents[ld.agent <= 2 ? ld.agent : 0]));
+                /* what only the status text carries */
+                json_t *st = *ld.status ? json_loads(ld.status, 0, NULL) : NULL;
+                json_t *v = json_object_get(st, "version"), *subs = json_object_get(st, "subscriptions");
+                if (json_is_string(v))
+                    json_object_set(p, "version", v);
+                if (json_is_integer(subs))
+                    json_object_set(p, "subscriptions", subs);
+                json_decref(st);
             }
             json_array_append_new(nodes, p);
         }

@@ -21,7 +21,7 @@ struct fb_conn;
 typedef struct fb_stats {
     uint64_t conns_accepted, conns_refused, conns_closed;
     uint64_t msgs_in[3], msgs_out[3];       /* PUBLISH packets by QoS */
-    uint64_t msgs_dropped;                   /* queue limit, expiry, write backlog */
+    uint64_t msgs_dropped[3];                /* by QoS: queue limit, expiry, write backlog */
     uint64_t bytes_in, bytes_out;
     uint64_t takeovers, sessions_expired, wills_published;
     uint64_t protocol_errors;

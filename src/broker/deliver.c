@@ -46,7 +46,7 @@ static void send_inflight(fb_conn_t *c, fb_delivery_t *d)
     fb_delivery_t *in = &s->inflight[s->n_inflight - 1];
     /* Too large for the client ([MQTT-3.1.2-25]): discarded as if delivered. */
     if (!fb_conn_send_publish(c, in, false)) {
-        c->b->stats.msgs_dropped++;
+        c->b->stats.msgs_dropped[in->qos]++;
         fb_session_inflight_remove(s, in);
     }
 }
@@ -59,7 +59,7 @@ void fb_conn_pump(fb_conn_t *c)
     fb_delivery_t d;
     while (s->q_len && s->n_inflight < c->client_receive_max && fb_session_dequeue(s, &d)) {
         if (fb_msg_expired(d.msg, c->b->now_ms, NULL)) {
-            c->b->stats.msgs_dropped++;
+            c->b->stats.msgs_dropped[d.qos]++;
             fb_delivery_release(&d);
             continue;
         }
@@ -73,7 +73,7 @@ void fb_deliver(fb_broker_t *b, fb_session_t *s, fb_msg_t *m, uint8_t granted, b
     uint8_t qos = m->qos < granted ? m->qos : granted;
     fb_conn_t *c = s->conn && s->conn->state == FB_CONN_ACTIVE ? s->conn : NULL;
     if (fb_msg_expired(m, b->now_ms, NULL)) {
-        b->stats.msgs_dropped++;
+        b->stats.msgs_dropped[qos]++;
         return;
     }
     if (s->moved) { /* a handoff stub: the session lives on another node now */
@@ -88,7 +88,7 @@ void fb_deliver(fb_broker_t *b, fb_session_t *s, fb_msg_t *m, uint8_t granted, b
         /* QoS 0 is not queued for offline sessions, nor piled up behind a
          * client that does not read. */
         if (!c || fb_conn_backlog(c) > b->cfg->write_buffer_limit) {
-            b->stats.msgs_dropped++;
+            b->stats.msgs_dropped[0]++;
             return;
         }
         d.sub_ids = (uint32_t *)sub_ids;
@@ -100,7 +100,7 @@ void fb_deliver(fb_broker_t *b, fb_session_t *s, fb_msg_t *m, uint8_t granted, b
         d.sub_ids = malloc(n_sub_ids * sizeof *d.sub_ids);
         if (!d.sub_ids) {
             fb_msg_unref(m);
-            b->stats.msgs_dropped++;
+            b->stats.msgs_dropped[qos]++;
             return;
         }
         memcpy(d.sub_ids, sub_ids, n_sub_ids * sizeof *d.sub_ids);
@@ -111,7 +111,7 @@ void fb_deliver(fb_broker_t *b, fb_session_t *s, fb_msg_t *m, uint8_t granted, b
     }
     int r = fb_session_enqueue(s, &d, b->cfg->max_queued, b->cfg->queue_drop == FB_DROP_OLDEST);
     if (r != 0)
-        b->stats.msgs_dropped++;
+        b->stats.msgs_dropped[qos]++;
 }
 
 void fb_deliver_resume(fb_conn_t *c)
@@ -127,7 +127,7 @@ void fb_deliver_resume(fb_conn_t *c)
             /* Too large for this connection's Maximum Packet Size: discarded
              * as if delivered ([MQTT-3.1.2-25]), or it would hold its place
              * in the inflight window for ever. */
-            c->b->stats.msgs_dropped++;
+            c->b->stats.msgs_dropped[d->qos]++;
             fb_session_inflight_remove(s, d);
             continue;
         }

@@ -773,7 +773,7 @@ void fc__forward(void *ctx, fb_session_t *s, fb_msg_t *m, uint8_t qos, bool reta
     fc_cluster_t *cl = ctx;
     fc_stub_t *st = stub_of(cl, s);
     if (!st || !st->to || st->to->state != L_UP) {
-        cl->b->stats.msgs_dropped++;
+        cl->b->stats.msgs_dropped[qos]++;
         return;
     }
     /* Published here and already on its way to that node as a PUBLISH it
@@ -798,7 +798,7 @@ int fc__on_deliver(fc_link_t *l, const fc_frame_t *f)
     fmq_bytes_t id = f->deliver.client_id;
     fb_session_t *s = fb_map_get(cl->b->sessions, id.ptr, id.len);
     if (!s) {
-        cl->b->stats.msgs_dropped++;
+        cl->b->stats.msgs_dropped[f->deliver.qos]++;
         FB_DEBUG("cluster: a message forwarded by %s for session %.*s, which is not here",
                  l->name, (int)id.len, (const char *)id.ptr);
         return 0;

@@ -201,7 +201,7 @@ static int apply_option(ctl_opts_t *o, const char *name, const char *v, char *er
         bool page = name[0] == 'p';
         if (!parse_u64(v, page ? 1000000000ull : CTL_LIMIT_MAX, &n) || n == 0)
             return fail(err, errlen, "--%s: expected an integer %s, got \"%.80s\"", name,
-                        page ? "1..1000000000" : "1..1000", v);
+                        page ? "1..1000000000" : "1..10000", v);
         *(page ? &o->page : &o->limit) = (unsigned long)n;
         return 0;
     }
@@ -255,8 +255,8 @@ static int apply_option(ctl_opts_t *o, const char *name, const char *v, char *er
         return set_field(o, field, arr, err, errlen);
     }
     if (strcmp(name, "abs-conn-threshold") == 0 || strcmp(name, "abs-sess-threshold") == 0) {
-        if (!parse_u64(v, 1000000000ull, &n))
-            return fail(err, errlen, "--%s: expected an integer 0..1000000000, got \"%.80s\"", name,
+        if (!parse_u64(v, 100000000ull, &n) || n == 0)
+            return fail(err, errlen, "--%s: expected an integer 1..100000000, got \"%.80s\"", name,
                         v);
         return set_field(o, field, json_integer((json_int_t)n), err, errlen);
     }
@@ -268,9 +268,9 @@ static int apply_option(ctl_opts_t *o, const char *name, const char *v, char *er
         bool shape =
             len <= 20 && (digits + (v[digits] == '.' ? 1 + frac : 0)) == len && digits + frac > 0;
         double x = shape ? strtod(v, NULL) : 0;
-        if (!shape || !(x > 1.0) || x > 1000.0)
+        if (!shape || !(x > 1.0) || x > 100.0)
             return fail(err, errlen,
-                        "--%s: expected a number above 1.0 and at most 1000 (e.g. 1.1), got "
+                        "--%s: expected a number above 1.0 and at most 100 (e.g. 1.1), got "
                         "\"%.80s\"",
                         name, v);
         return set_field(o, field, json_real(x), err, errlen);

@@ -41,7 +41,7 @@ enum {
 #define CTL_REF_MAX 1024u
 #define CTL_NODES_MAX 64u
 #define CTL_NODE_NAME_MAX 255u
-#define CTL_LIMIT_MAX 1000u
+#define CTL_LIMIT_MAX 10000u
 #define CTL_CLIENT_ID_MAX 65535u
 
 typedef enum ctl_cmd {

@@ -27,14 +27,14 @@ void fe_node_metrics(const fe_node_t *n, fe_metrics_t *out)
 {
     *out = (fe_metrics_t){
         .evac_state = n->ev.state,
-        .evac_rate_now = n->ev.state != EV_DISABLED && n->ev.lims ? n->ev.conn_lim.rate : 0,
-        .evac_conns_evicted = n->ev.evicted,
-        .evac_sessions_migrated = n->ev.migrated,
-        .evac_sessions_failed = n->ev.failed,
+        .evac_rate_now = n->ev.state == EV_EVICTING_CONNS && n->ev.lims ? n->ev.conn_lim.rate : 0,
+        .evac_conns_evicted = n->total_evicted[OWN_EVAC],
+        .evac_sessions_migrated = n->total_migrated[OWN_EVAC],
+        .evac_sessions_failed = n->total_failed[OWN_EVAC],
         .coordinator = n->rc.state != RB_DISABLED,
         .donor = n->dn.on,
-        .donor_conns_evicted = n->dn.evicted,
-        .donor_sessions_migrated = n->dn.migrated,
+        .donor_conns_evicted = n->total_evicted[OWN_DONOR],
+        .donor_sessions_migrated = n->total_migrated[OWN_DONOR],
     };
 }
 
@@ -105,6 +105,7 @@ static void on_migrated(void *ctx, fmq_bytes_t client_id, const char *node, int 
     uint64_t *failed = a->owner == OWN_EVAC ? &n->ev.failed : &n->dn.failed;
     if (status == 0) {
         (*migrated)++;
+        n->total_migrated[a->owner]++;
         free(fb_map_del(n->attempts, client_id.ptr, client_id.len));
         return;
     }
@@ -112,6 +113,7 @@ static void on_migrated(void *ctx, fmq_bytes_t client_id, const char *node, int 
     if (a->tries >= FE_MIGRATE_TRIES) {
         a->failed = true;
         (*failed)++;
+        n->total_failed[a->owner]++;
         FB_WARN("evacuation: session %.*s: %u transfers failed (last to %s); it stays here",
                 (int)client_id.len, (const char *)client_id.ptr, a->tries, node);
     } else {
@@ -424,6 +426,7 @@ static void ev_evict_conns(fe_node_t *n)
         if (!fb_broker_evict_one(n->b))
             break;
         n->ev.evicted++;
+        n->total_evicted[OWN_EVAC]++;
     }
 }
 

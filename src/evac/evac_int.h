@@ -62,6 +62,8 @@ struct fe_node {
     bool load_dirty;
     fb_map_t *attempts;        /* client id -> fe_attempt_t (shared by both owners) */
     uint32_t in_flight[3];     /* by owner */
+    /* For /metrics: never reset while the process runs (by owner). */
+    uint64_t total_evicted[3], total_migrated[3], total_failed[3];
 
     struct {
         int state;

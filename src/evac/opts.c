@@ -233,7 +233,8 @@ static int get_nodes(const json_t *v, const char *field, char names[][FE_NODE_NA
         const char *name = json_is_string(s) ? json_string_value(s) : NULL;
         size_t len = name ? json_string_length(s) : 0;
         if (!name || !is_node_name(name, len))
-            return fail(e, "%s[%zu]: expected a node name: 1..%u characters of A-Z a-z 0-9 . _ - @ :",
+            return fail(e,
+                        "%s[%zu]: expected a node name: 1..%u characters of A-Z a-z 0-9 . _ - @ :",
                         field, i, FE_NODE_NAME_MAX);
         for (size_t k = 0; k < i; k++) {
             if (strcmp(names[k], name) == 0) {
@@ -252,7 +253,8 @@ static int get_nodes(const json_t *v, const char *field, char names[][FE_NODE_NA
 /* ---- messages ---- */
 
 #define RULE_RATE "expected an integer 1..1000000"
-#define RULE_DURATION "expected seconds 0..86400 or a string like \"60s\", \"500ms\", \"2m\" (at most 24h)"
+#define RULE_DURATION                                                                              \
+    "expected seconds 0..86400 or a string like \"60s\", \"500ms\", \"2m\" (at most 24h)"
 
 static int bad_rate(perr_t *e, const char *field)
 {
@@ -392,7 +394,8 @@ int fe_evac_opts_parse(const char *body, size_t len, fe_evac_opts_t *o, char *er
     if (root) {
         const char *k;
         json_t *v;
-        json_object_foreach(root, k, v) {
+        json_object_foreach(root, k, v)
+        {
             if (evac_field(&t, k, v, &e) != 0) {
                 rc = -1;
                 break;
@@ -405,8 +408,7 @@ int fe_evac_opts_parse(const char *body, size_t len, fe_evac_opts_t *o, char *er
     return rc;
 }
 
-int fe_rebal_opts_parse(const char *body, size_t len, fe_rebal_opts_t *o, char *err,
-                        size_t errlen)
+int fe_rebal_opts_parse(const char *body, size_t len, fe_rebal_opts_t *o, char *err, size_t errlen)
 {
     perr_t e = {err, errlen};
     fe_rebal_opts_t t;
@@ -418,7 +420,8 @@ int fe_rebal_opts_parse(const char *body, size_t len, fe_rebal_opts_t *o, char *
     if (root) {
         const char *k;
         json_t *v;
-        json_object_foreach(root, k, v) {
+        json_object_foreach(root, k, v)
+        {
             if (rebal_field(&t, k, v, &e) != 0) {
                 rc = -1;
                 break;

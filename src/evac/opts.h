@@ -68,7 +68,7 @@ void fe_rebal_opts_default(fe_rebal_opts_t *o);
  * defaults). Fields left out keep their defaults. Returns 0, or -1 with a
  * message in err that names the field and the rule, for example
  * "conn_evict_rate: expected an integer 1..1000000 or \"auto\"" or
- * "unknown field \"foo\"". */
+ * "unknown field \"foo\"". On an error *o is left as it was. */
 int fe_evac_opts_parse(const char *body, size_t len, fe_evac_opts_t *o, char *err,
                        size_t errlen);
 int fe_rebal_opts_parse(const char *body, size_t len, fe_rebal_opts_t *o, char *err,

@@ -467,6 +467,7 @@ void fe__donor_tick(fe_node_t *n, uint64_t now_us)
         while (done < k && fb_broker_evict_one(n->b))
             done++;
         n->dn.evicted += done;
+        n->total_evicted[OWN_DONOR] += done;
         n->dn.conn_budget -= done;
         if (n->b->n_clients == 0)
             n->dn.conn_budget = 0;

@@ -125,14 +125,19 @@ json_t *fe_rebal_status(const fe_node_t *n)
     return j;
 }
 
+#ifndef FMQ_VERSION
+#define FMQ_VERSION "unknown"
+#endif
+
 char *fe__load_status_text(const fe_node_t *n)
 {
-    json_t *j = json_object();
-    if (n->ev.state != EV_DISABLED)
+    json_t *j = json_pack("{s:s, s:I}", "version", FMQ_VERSION, "subscriptions",
+                          (json_int_t)fb_subtab_count(n->b->subs));
+    if (j && n->ev.state != EV_DISABLED)
         json_object_set_new(j, "evacuation", fe_evac_status(n));
-    if (n->rc.state != RB_DISABLED || n->dn.on)
+    if (j && (n->rc.state != RB_DISABLED || n->dn.on))
         json_object_set_new(j, "rebalance", fe_rebal_status(n));
-    char *text = json_object_size(j) ? json_dumps(j, JSON_COMPACT) : strdup("");
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     return text;
 }

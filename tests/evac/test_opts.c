@@ -289,13 +289,33 @@ static void test_evac_rates(void)
     static const struct {
         const char *json;
         uint32_t value;
-    } good[] = {{"1", 1}, {"2", 2}, {"500", 500}, {"999999", 999999}, {"1000000", 1000000},
+    } good[] = {{"1", 1},   {"2", 2}, {"500", 500}, {"999999", 999999}, {"1000000", 1000000},
                 {"  7 ", 7}};
     static const char *const bad[] = {
-        "0",    "-1",    "1000001", "-1000000", "4294967296", "4294967297", "9223372036854775807",
-        "1.0",  "1e3",   "0.5",     "-0",       "true",       "false",      "null",
-        "\"5\"", "\"\"", "[]",      "[1]",      "{}",         "{\"a\":1}",  "\"Auto\"",
-        "\"auto \"", "\"AUTO\"", "\"au\"",
+        "0",
+        "-1",
+        "1000001",
+        "-1000000",
+        "4294967296",
+        "4294967297",
+        "9223372036854775807",
+        "1.0",
+        "1e3",
+        "0.5",
+        "-0",
+        "true",
+        "false",
+        "null",
+        "\"5\"",
+        "\"\"",
+        "[]",
+        "[1]",
+        "{}",
+        "{\"a\":1}",
+        "\"Auto\"",
+        "\"auto \"",
+        "\"AUTO\"",
+        "\"au\"",
     };
     char body[256], want[256];
     for (size_t f = 0; f < 3; f++) {
@@ -380,11 +400,11 @@ static void test_durations(void)
         {"\"24h\"", 86400000},
         {"\"25h\"", -1},
         {"\"007s\"", 7000},
-        {"\"000000000001s\"", 1000},     /* 12 digits */
-        {"\"0000000000001s\"", -1},      /* 13 digits */
-        {"\"999999999999h\"", -1},       /* 12 digits, far too long */
+        {"\"000000000001s\"", 1000},        /* 12 digits */
+        {"\"0000000000001s\"", -1},         /* 13 digits */
+        {"\"999999999999h\"", -1},          /* 12 digits, far too long */
         {"\"18446744073709551617ms\"", -1}, /* 2^64 + 1: must not wrap to 1 */
-        {"\"4294967297ms\"", -1},        /* 2^32 + 1 */
+        {"\"4294967297ms\"", -1},           /* 2^32 + 1 */
         {"\"99999999999999999999999999999999999999h\"", -1},
         {"\"5\"", -1},
         {"\"5x\"", -1},
@@ -489,9 +509,8 @@ static void test_redirect_to(void)
 
     /* Control characters: C0 (escaped; raw ones are bad JSON), DEL, C1. */
     static const char *const controls[] = {
-        "\\u0001",      "\\u001f",       "\\t",      "\\n", "\\r", "\\b", "\\f",
-        "a\\u0007b",    "\x7F",          "\\u007f",  "x\x7Fy",
-        "\xC2\x80",     "\\u0080",       "\xC2\x9F", "\\u009F", "abc\xC2\x85",
+        "\\u0001", "\\u001f", "\\t",    "\\n",      "\\r",     "\\b",      "\\f",     "a\\u0007b",
+        "\x7F",    "\\u007f", "x\x7Fy", "\xC2\x80", "\\u0080", "\xC2\x9F", "\\u009F", "abc\xC2\x85",
     };
     for (size_t i = 0; i < sizeof controls / sizeof controls[0]; i++) {
         snprintf(body, sizeof body, "{\"redirect_to\":\"%s\"}", controls[i]);
@@ -509,8 +528,8 @@ static void test_redirect_to(void)
 
     /* Invalid UTF-8 never reaches the field: jansson refuses it. */
     static const char *const bad_utf8[] = {
-        "\xFF", "\xC3\x28", "\xC0\xAF", "\xE0\x80\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80",
-        "\xE2\x82", "\x80", "\\ud800", "\\udc00x", "\\ud83dx",
+        "\xFF",     "\xC3\x28", "\xC0\xAF", "\xE0\x80\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80",
+        "\xE2\x82", "\x80",     "\\ud800",  "\\udc00x",     "\\ud83dx",
     };
     for (size_t i = 0; i < sizeof bad_utf8 / sizeof bad_utf8[0]; i++) {
         snprintf(body, sizeof body, "{\"redirect_to\":\"%s\"}", bad_utf8[i]);
@@ -612,8 +631,8 @@ static void test_node_lists(void)
         make_name(names[0], 1, 3);
         nodes_ok(evac, names, 1);
 
-        static const char *const not_arrays[] = {"[]", "\"n1\"", "null", "1", "{}", "{\"n1\":1}",
-                                                 "true"};
+        static const char *const not_arrays[] = {"[]", "\"n1\"",     "null", "1",
+                                                 "{}", "{\"n1\":1}", "true"};
         for (size_t i = 0; i < sizeof not_arrays / sizeof not_arrays[0]; i++)
             nodes_bad(evac, not_arrays[i], not_array);
 
@@ -666,11 +685,11 @@ static void test_node_lists(void)
 
 static void test_rebal_rates(void)
 {
-    static const char *const fields[] = {"conn_evict_rate", "sess_evict_rate",
-                                         "abs_conn_threshold", "abs_sess_threshold"};
+    static const char *const fields[] = {"conn_evict_rate", "sess_evict_rate", "abs_conn_threshold",
+                                         "abs_sess_threshold"};
     static const uint32_t max[] = {1000000, 1000000, 100000000, 100000000};
-    static const char *const bad[] = {"0",    "-1",   "1.0",    "1e3",  "true",   "false",
-                                      "null", "\"5\"", "\"auto\"", "[]", "{}", "4294967297"};
+    static const char *const bad[] = {"0",    "-1",    "1.0",      "1e3", "true", "false",
+                                      "null", "\"5\"", "\"auto\"", "[]",  "{}",   "4294967297"};
     char body[256], want[256], num[32];
     for (size_t f = 0; f < 4; f++) {
         const uint32_t good[] = {1, 2, 1000, max[f] - 1, max[f]};
@@ -834,7 +853,7 @@ static void test_unknown_fields(void)
 
 static void test_not_an_object(void)
 {
-    static const char *const bodies[] = {"[]",   "[1]",  "[{}]", "5",      "-1",       "1.5",
+    static const char *const bodies[] = {"[]",   "[1]",  "[{}]",  "5",      "-1",      "1.5",
                                          "null", "true", "false", "\"{}\"", " [ ] \n", "\"\""};
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
         evac_bad(bodies[i], "expected a JSON object");
@@ -845,11 +864,31 @@ static void test_not_an_object(void)
 static void test_bad_json(void)
 {
     static const char *const bodies[] = {
-        "{",           "}",         "{\"a\"}",  "{\"a\":}",     "{\"a\":1,}", "{,}",
-        "{'a':1}",     "{a:1}",     "{} x",     "{}{}",         "{},",        "{} {",
-        "{}\x01",      "{}/*c*/",   "{\"a\":1", "{\"wait_takeover\":tru}",    "\xEF\xBB\xBF{}",
-        "{\"a\":01}",  "{\"a\":+1}", "{\"a\":.5}", "{\"a\":0x10}", "{\"a\":\"\\x41\"}",
-        "{\"a\":\"\\u12\"}",        "{\"a\":\"unterminated}",  "{\"a\":[1,2}",
+        "{",
+        "}",
+        "{\"a\"}",
+        "{\"a\":}",
+        "{\"a\":1,}",
+        "{,}",
+        "{'a':1}",
+        "{a:1}",
+        "{} x",
+        "{}{}",
+        "{},",
+        "{} {",
+        "{}\x01",
+        "{}/*c*/",
+        "{\"a\":1",
+        "{\"wait_takeover\":tru}",
+        "\xEF\xBB\xBF{}",
+        "{\"a\":01}",
+        "{\"a\":+1}",
+        "{\"a\":.5}",
+        "{\"a\":0x10}",
+        "{\"a\":\"\\x41\"}",
+        "{\"a\":\"\\u12\"}",
+        "{\"a\":\"unterminated}",
+        "{\"a\":[1,2}",
     };
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
         evac_bad(bodies[i], "invalid JSON*");
@@ -1202,9 +1241,21 @@ static void random_nodes(uint64_t *s, char names[][FE_NODE_NAME_MAX + 1], size_t
 static void random_ref(uint64_t *s, char *out)
 {
     /* Pieces that JSON must escape or that are multi-byte UTF-8. */
-    static const char *const pieces[] = {"a", "Z", "9", " ", "\"", "\\", "/", ":", "\xC2\xA0",
-                                         "\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80",
-                                         "\xEF\xBF\xBF", "\xC2\xBF", "~"};
+    static const char *const pieces[] = {"a",
+                                         "Z",
+                                         "9",
+                                         " ",
+                                         "\"",
+                                         "\\",
+                                         "/",
+                                         ":",
+                                         "\xC2\xA0",
+                                         "\xC3\xA9",
+                                         "\xE2\x82\xAC",
+                                         "\xF0\x9F\x98\x80",
+                                         "\xEF\xBF\xBF",
+                                         "\xC2\xBF",
+                                         "~"};
     size_t len = 0, want = next(s) % 4 == 0 ? FE_REF_MAX : next(s) % 64;
     while (len < want) {
         const char *p = pieces[next(s) % (sizeof pieces / sizeof pieces[0])];

@@ -5,6 +5,8 @@ Python's urllib; the metrics are read back after real MQTT traffic.
 """
 
 import json
+import os
+import re
 import subprocess
 import time
 import urllib.error
@@ -169,6 +171,137 @@ class AdminRefused(unittest.TestCase):
                            stderr=subprocess.STDOUT, timeout=fmqtest.WAIT * 2)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn(b"admin_token", r.stdout)
+
+
+# ------------------------------------------------- docs/metrics.md
+
+# The reference page, relative to this file (a scratch copy of the tree
+# checks a scratch copy of the page).
+METRICS_DOC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs",
+                           "metrics.md")
+# Labels whose values depend on the cluster (node names, protocol versions):
+# the page describes them instead of listing them.
+FREE_LABELS = ("peer", "protocol")
+ROW = re.compile(r"^\|\s*`(ferrymq_[a-z0-9_]+)`\s*\|([^|]*)\|([^|]*)\|")
+SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? \S+$")
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def exposition(text):
+    """({family: type} from the # TYPE lines, {family: {label: {values}}}
+    and the set of families with samples) of a Prometheus exposition."""
+    types, labels, sampled = {}, {}, set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            parts = line.split()
+            if len(parts) != 4 or parts[2] in types:
+                raise AssertionError("bad or repeated TYPE line: %r" % line)
+            types[parts[2]] = parts[3]
+        elif line and not line.startswith("#"):
+            m = SAMPLE.match(line)
+            if not m:
+                raise AssertionError("not a sample line: %r" % line)
+            name = m.group(1)
+            if name not in types:
+                raise AssertionError("a sample before (or without) its TYPE line: %r" % line)
+            sampled.add(name)
+            fam = labels.setdefault(name, {})
+            for k, v in LABEL.findall(m.group(2) or ""):
+                fam.setdefault(k, set()).add(v)
+    return types, labels, sampled
+
+
+def documented_metrics(path=METRICS_DOC):
+    """{name: (type, labels cell)} of every table row of docs/metrics.md
+    whose first cell is a `ferrymq_...` name."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    rows = {}
+    for line in text.splitlines():
+        m = ROW.match(line)
+        if not m:
+            continue
+        name = m.group(1)
+        if name in rows:
+            raise AssertionError("%s: %s has two rows" % (path, name))
+        rows[name] = (m.group(2).strip(), m.group(3).strip())
+    if not rows:
+        raise AssertionError("%s: no metric table rows found" % path)
+    return rows
+
+
+class MetricsDocCheck:
+    """Compares a node's GET /metrics with docs/metrics.md."""
+
+    def check_against_doc(self, text, node="the node", exact=True):
+        types, labels, sampled = exposition(text)
+        doc = documented_metrics()
+        missing = sorted(set(types) - set(doc))
+        self.assertEqual(missing, [], "%s emits families docs/metrics.md does not list" % node)
+        if exact:
+            extra = sorted(set(doc) - set(types))
+        else:  # a single node: everything but the cluster families
+            extra = sorted(n for n in set(doc) - set(types)
+                           if not n.startswith("ferrymq_cluster_"))
+            self.assertEqual(sorted(n for n in types if n.startswith("ferrymq_cluster_")), [],
+                             "a single node emits cluster families")
+        self.assertEqual(extra, [], "docs/metrics.md lists families %s does not emit" % node)
+        for name, typ in sorted(types.items()):
+            self.assertEqual(doc[name][0], typ, "type of %s in docs/metrics.md" % name)
+            if name not in sampled:
+                continue  # no sample to compare the labels with (no peer yet)
+            cell = doc[name][1]
+            seen = labels.get(name, {})
+            self.assertEqual(sorted(re.findall(r"`([a-z_]+)`:", cell)), sorted(seen),
+                             "labels of %s in docs/metrics.md (%r)" % (name, cell))
+            if not seen:
+                self.assertEqual(cell, "none", "labels of %s in docs/metrics.md" % name)
+            for label, values in seen.items():
+                if label in FREE_LABELS:
+                    continue
+                for v in sorted(values):
+                    self.assertIn("`%s`" % v, cell,
+                                  "value %s=%r of %s not in docs/metrics.md" % (label, v, name))
+        return types
+
+
+class MetricsDoc(fmqtest.BrokerTest, MetricsDocCheck):
+    admin_port = free_port()
+    default_args = ("--admin-listen", "%s:%d" % (HOST, admin_port))
+
+    def test_single_node_metrics_are_documented(self):
+        self.raw_connected("doc-1").subscribe([("d/#", 1)])
+        status, _, body = get("/metrics", port=self.admin_port)
+        self.assertEqual(status, 200)
+        types = self.check_against_doc(body, "a single node", exact=False)
+        # The evacuation module always runs in ferrymq.
+        self.assertIn("ferrymq_evacuation_state", types)
+        self.assertIn("ferrymq_available", types)
+
+
+class MetricsDocCluster(fmqtest.ClusterTest, MetricsDocCheck):
+    admin_listen = True
+
+    @fmqtest.cluster_setup(nodes=2)
+    def test_cluster_node_metrics_are_documented(self):
+        self.raw_connected(1, "doc-c1").subscribe([("d/#", 1)])
+        self.raw_connected(2, "doc-c2")
+        for i in (1, 2):
+            node = self.node(i)
+            # Wait (bounded) for the peer's first load report, so that every
+            # family has samples to compare labels with.
+            body = ""
+            deadline = time.monotonic() + fmqtest.WAIT
+            for _ in range(1000):
+                status, body = node.admin("/metrics")
+                self.assertEqual(status, 200)
+                if "ferrymq_cluster_peer_connections{" in body or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            self.check_against_doc(body, node.name)
+            self.assertIn("ferrymq_cluster_peer_connections{", body)
+            self.assertEqual(exposition(body)[1]["ferrymq_cluster_peer_up"]["peer"],
+                             {self.node(3 - i).name})
 
 
 if __name__ == "__main__":

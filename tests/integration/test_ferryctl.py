@@ -302,11 +302,13 @@ class InvalidParameters(unittest.TestCase):
         (RB + ("--rel-sess-threshold", "nan"), "--rel-sess-threshold: "),
         (RB + ("--rel-sess-threshold", "1e3"), "--rel-sess-threshold: "),
         (RB + ("--abs-conn-threshold", "-1"), "--abs-conn-threshold: expected an integer"),
+        (RB + ("--abs-conn-threshold", "0"), "--abs-conn-threshold: expected an integer 1.."),
+        (RB + ("--rel-conn-threshold", "100.5"), "--rel-conn-threshold: "),
         (RB + ("--nodes", "a,"), "--nodes: expected a comma-separated list"),
         (RB + ("--migrate-to", "a"),
          "--migrate-to is not an option of ferryctl rebalance start"),
-        (("clients", "--limit", "0"), "--limit: expected an integer 1..1000"),
-        (("clients", "--limit", "1001"), "--limit: "),
+        (("clients", "--limit", "0"), "--limit: expected an integer 1..10000"),
+        (("clients", "--limit", "10001"), "--limit: "),
         (("clients", "--page", "0"), "--page: expected an integer"),
         (("clients", "--discard"), "--discard is not an option of ferryctl clients"),
         (("kick",), "kick: expected a client ID"),
@@ -493,7 +495,7 @@ class StubTest(unittest.TestCase):
         rc, _, err = ctl("--url", s.url, "rebalance", "start", "--nodes", "n1,n2",
                          "--conn-evict-rate", "10", "--sess-evict-rate", "20",
                          "--wait-takeover", "2m", "--wait-health-check", "3s",
-                         "--abs-conn-threshold", "0", "--rel-conn-threshold", "1.25",
+                         "--abs-conn-threshold", "1", "--rel-conn-threshold", "1.25",
                          "--abs-sess-threshold", "50", "--rel-sess-threshold", "2")
         self.assertEqual((rc, err), (0, ""))
         rc, _, err = ctl("--url", s.url, "evacuate", "stop")
@@ -513,7 +515,7 @@ class StubTest(unittest.TestCase):
                                      "wait_health_check": "24h"})
         self.assertEqual(bodies[3], {"nodes": ["n1", "n2"], "conn_evict_rate": 10,
                                      "sess_evict_rate": 20, "wait_takeover": "2m",
-                                     "wait_health_check": "3s", "abs_conn_threshold": 0,
+                                     "wait_health_check": "3s", "abs_conn_threshold": 1,
                                      "rel_conn_threshold": 1.25, "abs_sess_threshold": 50,
                                      "rel_sess_threshold": 2.0})
         self.assertIsNone(bodies[4])  # stop: no body
