@@ -850,16 +850,16 @@ static void cluster_action(harness_t *h, uint8_t x)
             break;
         }
         {
-        fc_peer_info_t info[NEND];
-        size_t n = fc_cluster_peers(h->cl, info, NEND);
-        for (size_t k = 0; k < n && k < NEND; k++)
-            FUZZ_CHECK(info[k].name && info[k].up && info[k].version >= 1 &&
-                           info[k].version <= FC_PROTO_MAX,
-                       "peer info");
-        for (int k = 0; k < NID; k++)
-            fc_cluster_owner(h->cl, str_bytes(ids[k]));
-        (void)fc_cluster_stats(h->cl);
-        break;
+            fc_peer_info_t info[NEND];
+            size_t n = fc_cluster_peers(h->cl, info, NEND);
+            for (size_t k = 0; k < n && k < NEND; k++)
+                FUZZ_CHECK(info[k].name && info[k].up && info[k].version >= 1 &&
+                               info[k].version <= FC_PROTO_MAX,
+                           "peer info");
+            for (int k = 0; k < NID; k++)
+                fc_cluster_owner(h->cl, str_bytes(ids[k]));
+            (void)fc_cluster_stats(h->cl);
+            break;
         }
     }
 }

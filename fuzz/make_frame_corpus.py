@@ -24,6 +24,10 @@ CORPUS = os.path.join(HERE, "corpus", "fuzz_frame")
 
 HELLO, AUTH, ERROR, PING, PONG, MEMBERS, ROUTE_ADD, ROUTE_DEL = range(1, 9)
 SYNC_END, PUBLISH, CLAIM, RELEASE, SESSION, SESSION_ACK, DELIVER, LEAVE, STUB_END = range(9, 18)
+NODE_LOAD, REBALANCE = 18, 19  # version >= 4
+AGENT_NONE, AGENT_EVACUATION, AGENT_REBALANCE = 0, 1, 2
+LOADF_AVAILABLE = 1
+REBAL_PREPARE, REBAL_CONNS, REBAL_SESSIONS, REBAL_STOP = 1, 2, 3, 4
 
 # ---- wire primitives (big-endian) ----
 
@@ -67,8 +71,38 @@ def hello(pmin=1, pmax=2, nonce=bytes(range(16, 32))):
             + str16(nonce) + str16("10.0.0.1:1883") + str16("10.0.0.1:7946"))
 
 
+def node_load(conns=1000, sessions=70000, offline=69000, pending=3, count=258, mean=12,
+              top=0xFFFFFFFF, agent=AGENT_EVACUATION, flags=0, status='{"evacuation":{}}'):
+    return (u32(conns) + u32(sessions) + u32(offline) + u32(pending) + u32(count) + u32(mean)
+            + u32(top) + u8(agent) + u8(flags) + bytes32(status))
+
+
+def rebalance(op=REBAL_SESSIONS, lease=30000, conns=16, sessions=500, recipients=("n2", "n3"),
+              info='{"id":7}'):
+    return (u8(op) + u32(lease) + u32(conns) + u32(sessions) + list16(list(recipients))
+            + bytes32(info))
+
+
 def bodies(v):
     """One or more valid bodies per type at version v."""
+    return common_bodies(v) + (bodies_v4() if v >= 4 else [])
+
+
+def bodies_v4():
+    """The types version 4 added: every agent, flag and op once."""
+    return [
+        (NODE_LOAD, node_load()),
+        (NODE_LOAD, node_load(0, 0, 0, 0, 0, 0, 0, AGENT_NONE, LOADF_AVAILABLE, "")),
+        (NODE_LOAD, node_load(agent=AGENT_REBALANCE, status=b"\x00" * 40)),
+        (REBALANCE, rebalance()),
+        (REBALANCE, rebalance(REBAL_PREPARE, 60000, 0, 0, (), "")),
+        (REBALANCE, rebalance(REBAL_CONNS, 1000, 0xFFFFFFFF, 0, ("",), '{"c":1}')),
+        (REBALANCE, rebalance(REBAL_STOP, 0, 0, 0, ["n%d" % i for i in range(12)], "{}")),
+    ]
+
+
+def common_bodies(v):
+    """One or more valid bodies per type that every version has."""
     return [
         (HELLO, hello()),
         (HELLO, hello(2, 255, bytes(64))),
@@ -106,14 +140,15 @@ NAMES = {HELLO: "hello", AUTH: "auth", ERROR: "error", PING: "ping", PONG: "pong
          MEMBERS: "members", ROUTE_ADD: "route-add", ROUTE_DEL: "route-del",
          SYNC_END: "sync-end", PUBLISH: "publish", CLAIM: "claim", RELEASE: "release",
          SESSION: "session", SESSION_ACK: "session-ack", DELIVER: "deliver", LEAVE: "leave",
-         STUB_END: "stub-end"}
+         STUB_END: "stub-end", NODE_LOAD: "node-load", REBALANCE: "rebalance"}
 
 
 def all_seeds():
     seeds = {}
-    for v in (1, 2, 3):
+    for v in (1, 2, 3, 4):
         count = {}
-        for ftype, body in bodies(v):
+        # At version 4 the older types are in its stream only.
+        for ftype, body in bodies(v) if v < 4 else bodies_v4():
             count[ftype] = count.get(ftype, 0) + 1
             name = f"{NAMES[ftype]}-v{v}-{count[ftype]}"
             seeds[name] = sel(0, (len(seeds) * 7) % 32) + frame(v, ftype, body)
@@ -148,6 +183,34 @@ def all_seeds():
     seeds["bad-deliver-retain-2"] = sel() + frame(2, DELIVER, str16("c") + u8(0) + u8(2)
                                                   + u8(0) + msg(2))
     seeds["bad-v1-body-as-v2"] = sel() + frame(2, PUBLISH, msg(1) + u16(0))
+    # Version 4's frames: valid at 255 too, refused in older headers and at
+    # the edges of their fields.
+    seeds["node-load-v255"] = sel() + frame(255, NODE_LOAD, node_load(flags=LOADF_AVAILABLE))
+    seeds["rebalance-v255"] = sel(0, 5) + frame(255, REBALANCE, rebalance())
+    # 34 body bytes: over max_body 32, refused from its header.
+    seeds["max-body-32-node-load"] = sel(5) + frame(4, NODE_LOAD, node_load(status=""))
+    seeds["bad-type-20"] = sel() + frame(4, 20, u64(1))
+    seeds["bad-node-load-v3"] = sel() + frame(3, NODE_LOAD, node_load())
+    seeds["bad-node-load-v1"] = sel() + frame(1, NODE_LOAD, node_load())
+    seeds["bad-rebalance-v3"] = sel() + frame(3, REBALANCE, rebalance())
+    seeds["bad-rebalance-v2"] = sel() + frame(2, REBALANCE, rebalance(REBAL_STOP, 0, 0, 0, (), ""))
+    seeds["bad-node-load-agent-3"] = sel() + frame(4, NODE_LOAD, node_load(agent=3))
+    seeds["bad-node-load-flags-2"] = sel() + frame(4, NODE_LOAD, node_load(flags=2))
+    seeds["bad-node-load-flags-81"] = sel() + frame(4, NODE_LOAD, node_load(flags=0x81))
+    seeds["bad-node-load-cut"] = sel() + frame(4, NODE_LOAD, node_load()[:29])
+    seeds["bad-node-load-status-long"] = sel() + frame(4, NODE_LOAD, node_load(status="")[:-4]
+                                                       + u32(5) + b"{}")
+    seeds["bad-node-load-trailing"] = sel() + frame(4, NODE_LOAD, node_load() + b"\x00")
+    seeds["bad-rebalance-op-0"] = sel() + frame(4, REBALANCE, rebalance(op=0))
+    seeds["bad-rebalance-op-5"] = sel() + frame(4, REBALANCE, rebalance(op=5))
+    seeds["bad-rebalance-count-3-for-2"] = sel() + frame(
+        4, REBALANCE, rebalance(recipients=())[:13] + u16(3) + str16("n2") + str16("n3")
+        + bytes32("{}"))
+    seeds["bad-rebalance-count-1-for-2"] = sel() + frame(
+        4, REBALANCE, rebalance(recipients=())[:13] + u16(1) + str16("n2") + str16("n3")
+        + bytes32(""))
+    seeds["bad-rebalance-no-info"] = sel() + frame(4, REBALANCE, rebalance(info="")[:-4])
+    seeds["bad-rebalance-trailing"] = sel() + frame(4, REBALANCE, rebalance() + b"\x01")
     return {"seed-" + k: v for k, v in seeds.items()}
 
 

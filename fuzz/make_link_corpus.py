@@ -29,6 +29,10 @@ CORPUS = os.path.join(HERE, "corpus", "fuzz_link")
 HELLO, AUTH, ERROR, PING, PONG, MEMBERS, ROUTE_ADD, ROUTE_DEL = range(1, 9)
 SYNC_END, PUBLISH, CLAIM, RELEASE, SESSION, SESSION_ACK, DELIVER, LEAVE = range(9, 17)
 STUB_END = 17  # version >= 3
+NODE_LOAD, REBALANCE = 18, 19  # version >= 4
+AGENT_NONE, AGENT_EVACUATION, AGENT_REBALANCE = 0, 1, 2
+LOADF_AVAILABLE = 1
+REBAL_PREPARE, REBAL_CONNS, REBAL_SESSIONS, REBAL_STOP = 1, 2, 3, 4
 WANT, SYNC = 1, 2
 S_DATA, S_NONE, S_SUPERSEDED = 0, 1, 2
 MIGRATE = 1
@@ -81,6 +85,18 @@ def release(v, cid, stamp=BIG):
 
 def session(v, cid, blob=b"", status=S_DATA, flags=0, stamp=BIG):
     return frame(v, SESSION, u8(status) + u8(flags) + u64(stamp) + str16(cid) + bytes32(blob))
+
+
+def node_load(v, conns=10, sessions=20, offline=5, pending=1, count=3, mean=4, top=9,
+              agent=AGENT_NONE, flags=LOADF_AVAILABLE, status=""):
+    return frame(v, NODE_LOAD, u32(conns) + u32(sessions) + u32(offline) + u32(pending)
+                 + u32(count) + u32(mean) + u32(top) + u8(agent) + u8(flags) + bytes32(status))
+
+
+def rebalance(v, op=REBAL_SESSIONS, lease=30000, conns=2, sessions=3, recipients=("n1", "z"),
+              info='{"id":"r1"}'):
+    return frame(v, REBALANCE, u8(op) + u32(lease) + u32(conns) + u32(sessions)
+                 + list16(list(recipients)) + bytes32(info))
 
 
 def deliver(v, cid, qos=1, retain=0, sub_ids=(), **kw):
@@ -337,6 +353,63 @@ def all_seeds():
     seeds["one-client-v1"] = setup(1, two=False) + link(
         claim(1, "c1", flags=WANT) + session(1, "c1", session_blob(1, "c1"), stamp=BIG)) \
         + migrate(1, "n0") + s_ack(0x05)
+    # Protocol 4 (NODE_LOAD, REBALANCE): the set-up's main link speaks at
+    # most 3, so a peer dials in on end 1 at the highest version ("m", or
+    # "n0" again as a restarted node).
+    v4 = 4
+    m4 = open_link(1, "m")
+    seeds["node-load-v4"] = up + m4 + b"".join([
+        link(node_load(v4, status='{"evacuation":{"state":"running"}}', agent=AGENT_EVACUATION,
+                       flags=0), end=1),
+        link(node_load(v4, 0xFFFFFFFF, 0xFFFFFFFF, 0, 0, 0, 0, 0xFFFFFFFF, AGENT_REBALANCE,
+                       LOADF_AVAILABLE, "x" * 300)
+             + node_load(v4, status=""), end=1, cut=40),
+        cluster(3), pub(0), tick(1000), net(CLOSE, 1), tick(100), cluster(3)])
+    # A coordinator reports its load before it gives orders (without one the
+    # donor takes it for gone: rebalance-v4-no-load).
+    seeds["rebalance-v4"] = up + m4 + b"".join([
+        link(node_load(v4, agent=AGENT_REBALANCE, flags=0, status='{"rebalance":{}}'), end=1),
+        link(rebalance(v4, REBAL_PREPARE, recipients=(), info=""), end=1),
+        link(rebalance(v4, REBAL_CONNS, conns=1) + rebalance(v4), end=1, cut=200),
+        tick(1000),
+        link(rebalance(v4, REBAL_SESSIONS, sessions=2, recipients=["m", "z", "", "n1"]), end=1),
+        tick(1000), link(rebalance(v4, REBAL_STOP, 0, 0, 0, (), "{}"), end=1), tick(1000)])
+    seeds["rebalance-v4-no-load"] = up + m4 + b"".join([
+        link(rebalance(v4, REBAL_PREPARE, recipients=(), info=""), end=1), tick(1000),
+        link(rebalance(v4, REBAL_CONNS, conns=1), end=1), tick(1000)])
+    seeds["stream-v4"] = up + m4 + link(every_frame(v4) + node_load(v4) + rebalance(v4), end=1,
+                                        cut=90)
+    seeds["restart-v4"] = setup(c1_offline=True) + b"".join([
+        link(frame(nv, ROUTE_ADD, list16(["a/#"]))), open_link(1, "n0", new_incarnation=1),
+        link(node_load(v4, agent=AGENT_REBALANCE, flags=0) + rebalance(v4, REBAL_PREPARE), end=1),
+        migrate(1, "n0"), s_ack(0x01, end=1), tick(500), migrate(1, "n0"), s_ack(0x05, end=1),
+        tick(2500)])
+    seeds["migrate-v4-refused"] = setup(c1_offline=True) + m4 + b"".join([
+        migrate(1, "m"), s_ack(0x01, end=1), tick(500), client(CONNECT, 1), tick(100)])
+    # A node being evacuated refuses a migrated session (SESSION_ACK ok 0),
+    # and takes it once the evacuation stops. CLUSTER 3 | 1 << 2 starts an
+    # evacuation in fuzz_link.c (bit 5: no health-check wait, sessions to
+    # n0), 3 | 2 << 2 stops it.
+    seeds["migrated-to-evacuating-node"] = up + b"".join([
+        cluster(3 | 1 << 2 | 32),
+        link(session(nv, "x", session_blob(2, "x"), flags=MIGRATE, stamp=5)), tick(100),
+        cluster(3 | 2 << 2),
+        link(session(nv, "x", session_blob(2, "x"), flags=MIGRATE, stamp=6)), tick(100)])
+    # Near misses: the frames in a protocol 3 link (refused by the codec, or
+    # a version other than the link's), fields out of range.
+    seeds["node-load-v3-link"] = up + link(node_load(3)) + pub(0) + tick(5001)
+    seeds["node-load-v4-on-v3-link"] = up + link(node_load(v4)) + tick(100)
+    seeds["rebalance-v3-link"] = up + link(rebalance(3)) + tick(100)
+    seeds["rebalance-v4-on-v2-link"] = setup(2) + link(rebalance(v4, REBAL_STOP)) + tick(100)
+    seeds["node-load-bad-agent"] = up + m4 + link(node_load(v4, agent=3), end=1) + tick(100)
+    seeds["node-load-bad-flags"] = up + m4 + link(node_load(v4, flags=2), end=1) + tick(100)
+    seeds["rebalance-bad-op"] = up + m4 + link(rebalance(v4, op=5) + rebalance(v4, op=0), end=1)
+    seeds["rebalance-bad-count"] = up + m4 + link(
+        frame(v4, REBALANCE, u8(REBAL_SESSIONS) + u32(1) + u32(1) + u32(1) + u16(3) + str16("n1")
+              + str16("z") + bytes32("")), end=1)
+    # Refused from the header alone (over cluster_max_frame): the rest never comes.
+    seeds["node-load-over-max-frame"] = up + m4 + link(node_load(v4, status="s" * 65600)[:64],
+                                                       end=1)
     return {"seed-" + k: v for k, v in seeds.items()}
 
 

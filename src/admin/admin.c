@@ -94,8 +94,7 @@ char *fa_metrics_text(const fb_broker_t *b, const fc_cluster_t *cl, const fe_nod
     for (int q = 0; q < 3; q++)
         put(&s, "ferrymq_messages_dropped_total{qos=\"%d\"} %llu\n", q,
             (unsigned long long)st->msgs_dropped[q]);
-    metric(&s, "ferrymq_bytes_received_total", "counter", "Bytes read from clients.",
-           st->bytes_in);
+    metric(&s, "ferrymq_bytes_received_total", "counter", "Bytes read from clients.", st->bytes_in);
     metric(&s, "ferrymq_bytes_sent_total", "counter", "Bytes queued to clients.", st->bytes_out);
     metric(&s, "ferrymq_takeovers_total", "counter",
            "Sessions taken over by a new connection (same node or another).", st->takeovers);
@@ -129,17 +128,20 @@ char *fa_metrics_text(const fb_broker_t *b, const fc_cluster_t *cl, const fe_nod
                "Connections per second the evacuation evicts now (0 outside evicting_conns).",
                em.evac_rate_now);
         metric(&s, "ferrymq_evacuation_connections_evicted_total", "counter",
-               "Connections evicted by evacuations since the process started.", em.evac_conns_evicted);
+               "Connections evicted by evacuations since the process started.",
+               em.evac_conns_evicted);
         metric(&s, "ferrymq_evacuation_sessions_migrated_total", "counter",
                "Offline sessions evacuations moved to other nodes since the process started.",
                em.evac_sessions_migrated);
-        metric(&s, "ferrymq_evacuation_sessions_failed_total", "counter",
-               "Sessions an evacuation gave up moving after every attempt failed (they stayed here).",
-               em.evac_sessions_failed);
-        put(&s, "# HELP ferrymq_rebalance_role 1 when this node has the role in a running "
-                "rebalance.\n# TYPE ferrymq_rebalance_role gauge\n"
-                "ferrymq_rebalance_role{role=\"coordinator\"} %d\n"
-                "ferrymq_rebalance_role{role=\"donor\"} %d\n",
+        metric(
+            &s, "ferrymq_evacuation_sessions_failed_total", "counter",
+            "Sessions an evacuation gave up moving after every attempt failed (they stayed here).",
+            em.evac_sessions_failed);
+        put(&s,
+            "# HELP ferrymq_rebalance_role 1 when this node has the role in a running "
+            "rebalance.\n# TYPE ferrymq_rebalance_role gauge\n"
+            "ferrymq_rebalance_role{role=\"coordinator\"} %d\n"
+            "ferrymq_rebalance_role{role=\"donor\"} %d\n",
             em.coordinator, em.donor);
         metric(&s, "ferrymq_rebalance_connections_evicted_total", "counter",
                "Connections evicted here as a rebalance donor.", em.donor_conns_evicted);
@@ -154,8 +156,8 @@ char *fa_metrics_text(const fb_broker_t *b, const fc_cluster_t *cl, const fe_nod
         put(&s, "# HELP ferrymq_cluster_peer_routes Filters a peer announced.\n"
                 "# TYPE ferrymq_cluster_peer_routes gauge\n");
         for (size_t i = 0; i < n && i < 64; i++)
-            put(&s, "ferrymq_cluster_peer_routes{peer=\"%s\",protocol=\"%u\"} %u\n",
-                info[i].name, info[i].version, info[i].routes);
+            put(&s, "ferrymq_cluster_peer_routes{peer=\"%s\",protocol=\"%u\"} %u\n", info[i].name,
+                info[i].version, info[i].routes);
         put(&s, "# HELP ferrymq_cluster_peer_up 1 for each peer whose link is up.\n"
                 "# TYPE ferrymq_cluster_peer_up gauge\n");
         for (size_t i = 0; i < n && i < 64; i++)
@@ -193,11 +195,9 @@ char *fa_metrics_text(const fb_broker_t *b, const fc_cluster_t *cl, const fe_nod
         metric(&s, "ferrymq_cluster_duplicates_dropped_total", "counter",
                "Second copies dropped during handoffs.", cs->duplicates_dropped);
         metric(&s, "ferrymq_cluster_deliveries_held_total", "counter",
-               "Deliveries held back during handoffs to keep their order.",
-               cs->deliveries_held);
+               "Deliveries held back during handoffs to keep their order.", cs->deliveries_held);
         metric(&s, "ferrymq_cluster_links_refused_total", "counter",
-               "Links refused: wrong secret, cluster name or protocol version.",
-               cs->links_refused);
+               "Links refused: wrong secret, cluster name or protocol version.", cs->links_refused);
         metric(&s, "ferrymq_cluster_peers_down_total", "counter", "Peers lost.", cs->peers_down);
     }
     if (s.oom) {
@@ -291,14 +291,15 @@ static enum MHD_Result health(fa_admin_t *a, struct MHD_Connection *c, const cha
     if (a->b->shutting_down)
         return json(c, 503, "{\"code\":\"NODE_SHUTTING_DOWN\",\"message\":\"Node shutting down\"}");
     if (a->evac && !fe_node_available(a->evac))
-        return json(c, 503, "{\"code\":\"NODE_EVACUATING\",\"message\":\"Node evacuating or "
-                            "donating in a rebalance\"}");
+        return json(c, 503,
+                    "{\"code\":\"NODE_EVACUATING\",\"message\":\"Node evacuating or "
+                    "donating in a rebalance\"}");
     return json(c, 200, "{\"status\":\"available\"}");
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload, size_t *upload_len, void **con_cls)
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_len, void **con_cls)
 {
     (void)version;
     fa_admin_t *a = cls;
@@ -432,9 +433,9 @@ int fa_admin_start(uv_loop_t *loop, fb_broker_t *b, fc_cluster_t *cl, fe_node_t 
     unsigned flags = MHD_USE_EPOLL | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     a->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR,
                             (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, 256u,
-                            MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+                            MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                            (size_t)65536, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                            MHD_OPTION_END);
     if (!a->d) {
         snprintf(err, errlen, "admin_listen %s: cannot start the HTTP server (address in use?)",
                  cfg->admin_listen);

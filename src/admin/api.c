@@ -28,18 +28,16 @@ static json_t *node_json(const fa_admin_t *a)
     fe_load_t ld = {b->n_clients, (uint32_t)fb_map_count(b->sessions), 0};
     if (a->evac)
         fe_node_load(a->evac, &ld);
-    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:b, s:s, s:s}", "node",
-                     b->cfg->node_name, "version", FMQ_VERSION, "connections",
-                     (json_int_t)ld.connections, "network_connections", (json_int_t)b->n_conns,
-                     "sessions", (json_int_t)ld.sessions, "offline_sessions",
-                     (json_int_t)ld.offline_sessions, "subscriptions",
-                     (json_int_t)fb_subtab_count(b->subs), "retained",
-                     (json_int_t)fb_retain_count(b->retained), "uptime_s",
-                     (json_int_t)((fb_now_ms() - a->started_ms) / 1000u), "shutting_down",
-                     b->shutting_down, "available",
-                     a->evac ? fe_node_available(a->evac) : !b->shutting_down, "agent",
-                     a->evac ? fe_node_agent(a->evac) : "none", "state",
-                     a->evac ? fe_node_state(a->evac) : "disabled");
+    return json_pack(
+        "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:b, s:s, s:s}", "node",
+        b->cfg->node_name, "version", FMQ_VERSION, "connections", (json_int_t)ld.connections,
+        "network_connections", (json_int_t)b->n_conns, "sessions", (json_int_t)ld.sessions,
+        "offline_sessions", (json_int_t)ld.offline_sessions, "subscriptions",
+        (json_int_t)fb_subtab_count(b->subs), "retained", (json_int_t)fb_retain_count(b->retained),
+        "uptime_s", (json_int_t)((fb_now_ms() - a->started_ms) / 1000u), "shutting_down",
+        b->shutting_down, "available", a->evac ? fe_node_available(a->evac) : !b->shutting_down,
+        "agent", a->evac ? fe_node_agent(a->evac) : "none", "state",
+        a->evac ? fe_node_state(a->evac) : "disabled");
 }
 
 static enum MHD_Result get_cluster(fa_admin_t *a, struct MHD_Connection *c)
@@ -67,7 +65,8 @@ static enum MHD_Result get_cluster(fa_admin_t *a, struct MHD_Connection *c)
                 json_object_set_new(p, "agent", json_string(agents[ld.agent <= 2 ? ld.agent : 0]));
                 /* what only the status text carries */
                 json_t *st = *ld.status ? json_loads(ld.status, 0, NULL) : NULL;
-                json_t *v = json_object_get(st, "version"), *subs = json_object_get(st, "subscriptions");
+                json_t *v = json_object_get(st, "version"),
+                       *subs = json_object_get(st, "subscriptions");
                 if (json_is_string(v))
                     json_object_set(p, "version", v);
                 if (json_is_integer(subs))
@@ -77,9 +76,9 @@ static enum MHD_Result get_cluster(fa_admin_t *a, struct MHD_Connection *c)
             json_array_append_new(nodes, p);
         }
     }
-    return send_json(c, 200,
-                     json_pack("{s:s, s:o}", "cluster",
-                               a->cl ? a->b->cfg->cluster_name : "", "nodes", nodes));
+    return send_json(
+        c, 200,
+        json_pack("{s:s, s:o}", "cluster", a->cl ? a->b->cfg->cluster_name : "", "nodes", nodes));
 }
 
 static json_t *client_json(const fb_session_t *s)
@@ -88,9 +87,8 @@ static json_t *client_json(const fb_session_t *s)
     return json_pack("{s:s, s:b, s:i, s:I, s:I, s:I, s:I, s:I}", "client_id", s->client_id,
                      "connected", c != NULL && c->state == FB_CONN_ACTIVE, "protocol",
                      c ? (int)c->version : 0, "session_expiry_s", (json_int_t)s->expiry,
-                     "subscriptions", (json_int_t)s->n_subs, "inflight",
-                     (json_int_t)s->n_inflight, "queued", (json_int_t)s->q_len, "dropped",
-                     (json_int_t)s->dropped);
+                     "subscriptions", (json_int_t)s->n_subs, "inflight", (json_int_t)s->n_inflight,
+                     "queued", (json_int_t)s->q_len, "dropped", (json_int_t)s->dropped);
 }
 
 /* Reads an unsigned query argument; false (with a message) when malformed. */
@@ -164,8 +162,8 @@ static enum MHD_Result one_client(fa_admin_t *a, struct MHD_Connection *c, const
         fb_broker_session_drop(a->b, s);
     fb_broker_flush(a->b);
     return send_json(c, 200,
-                     json_pack("{s:s, s:b, s:b}", "client_id", id, "disconnected",
-                               was_connected, "session_discarded", drop));
+                     json_pack("{s:s, s:b, s:b}", "client_id", id, "disconnected", was_connected,
+                               "session_discarded", drop));
 }
 
 /* Answers a start/stop: the status after it, or the error. */

@@ -131,9 +131,9 @@ static void detach(fb_conn_t *c, bool keep_session)
         if (s->will_delay == 0 || (s->expiry == 0 && !keep_session))
             fb_broker_publish_will(b, s);
         else
-            s->will_at_ms = b->now_ms + (uint64_t)(s->will_delay < s->expiry ? s->will_delay
-                                                                              : s->expiry) *
-                                            1000u;
+            s->will_at_ms =
+                b->now_ms +
+                (uint64_t)(s->will_delay < s->expiry ? s->will_delay : s->expiry) * 1000u;
     }
     if (s->expiry == 0 && !keep_session)
         fb_broker_session_drop(b, s);
@@ -222,8 +222,8 @@ void fb_conn_close(fb_conn_t *c, uint8_t reason, const char *why)
 static void fail(fb_conn_t *c, uint8_t reason, const char *why)
 {
     c->b->stats.protocol_errors++;
-    FB_INFO("%s: closing: %s (0x%02x %s)", FB_PEER(c), why ? why : "",
-            reason, fmq_reason_name(reason) ? fmq_reason_name(reason) : "");
+    FB_INFO("%s: closing: %s (0x%02x %s)", FB_PEER(c), why ? why : "", reason,
+            fmq_reason_name(reason) ? fmq_reason_name(reason) : "");
     fb_conn_close(c, reason, why);
 }
 
@@ -356,8 +356,7 @@ static void handle_connect(fb_conn_t *c, const fmq_connect_t *k)
         /* Unique across the cluster too: the broker's random id base
          * differs per node and per start. */
         int n = snprintf(assigned, sizeof assigned, "auto-%016llx-%llx",
-                         (unsigned long long)b->id_base,
-                         (unsigned long long)++b->next_client_seq);
+                         (unsigned long long)b->id_base, (unsigned long long)++b->next_client_seq);
         id = (fmq_bytes_t){(const uint8_t *)assigned, (uint32_t)n};
         was_assigned = true;
     }
@@ -583,8 +582,9 @@ static void handle_ack(fb_conn_t *c, fmq_type_t type, const fmq_ack_t *a)
         return;
     }
     fb_delivery_t *d = fb_session_inflight_find(s, a->packet_id);
-    uint8_t want = type == FMQ_PUBACK ? FB_WAIT_PUBACK
-                   : type == FMQ_PUBREC ? FB_WAIT_PUBREC : FB_WAIT_PUBCOMP;
+    uint8_t want = type == FMQ_PUBACK   ? FB_WAIT_PUBACK
+                   : type == FMQ_PUBREC ? FB_WAIT_PUBREC
+                                        : FB_WAIT_PUBCOMP;
     if (!d || d->state != want) {
         if (type == FMQ_PUBREC)
             send_ack(c, FMQ_PUBREL, a->packet_id, FMQ_RC_PACKET_ID_NOT_FOUND);
@@ -637,8 +637,7 @@ static void handle_subscribe(fb_conn_t *c, const fmq_subscribe_t *sub)
     while (fmq_sub_iter(sub, &pos, &e)) {
         uint8_t code = granted_code(c, &e);
         if (code < 0x80) {
-            fb_sub_opts_t o = {code, e.no_local, e.retain_as_published, e.retain_handling,
-                               sub_id};
+            fb_sub_opts_t o = {code, e.no_local, e.retain_as_published, e.retain_handling, sub_id};
             int r1 = fb_broker_sub_add(b, s, e.filter, &o);
             int r2 = r1 < 0 ? -1 : fb_session_sub_put(s, e.filter, &o);
             if (r1 < 0 || r2 < 0) {
@@ -718,8 +717,8 @@ static void handle(fb_conn_t *c, fmq_packet_t *p)
     fmq_err_t err;
     if (p->type != FMQ_CONNECT && c->state != FB_CONN_ACTIVE)
         return fail(c, FMQ_RC_PROTOCOL_ERROR, "[MQTT-3.1.0-1] the first packet must be CONNECT");
-    if (fmq_check_direction(p, c->version ? c->version : p->connect.version, FMQ_TO_SERVER,
-                            &err) != 0)
+    if (fmq_check_direction(p, c->version ? c->version : p->connect.version, FMQ_TO_SERVER, &err) !=
+        0)
         return fail(c, err.reason, err.what);
     switch (p->type) {
     case FMQ_CONNECT:
@@ -763,8 +762,8 @@ static size_t process(fb_conn_t *c, const uint8_t *buf, size_t len)
         if (n == FMQ_NEED_MORE)
             break;
         if (n < 0) {
-            if (c->state == FB_CONN_NEW && p.type == FMQ_CONNECT &&
-                p.connect.version >= FMQ_V31 && p.connect.version <= FMQ_V5)
+            if (c->state == FB_CONN_NEW && p.type == FMQ_CONNECT && p.connect.version >= FMQ_V31 &&
+                p.connect.version <= FMQ_V5)
                 c->version = p.connect.version;
             fail(c, err.reason, err.what);
             break;

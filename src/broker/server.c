@@ -416,8 +416,7 @@ int fb_server_run(fb_config_t *cfg)
             FB_ERROR("%s", err);
             goto fail;
         }
-        FB_INFO("admin HTTP server on %s (port %d)", cfg->admin_listen,
-                fa_admin_port(srv->admin));
+        FB_INFO("admin HTTP server on %s (port %d)", cfg->admin_listen, fa_admin_port(srv->admin));
     }
     uv_timer_init(&srv->loop, &srv->tick);
     srv->tick.data = srv;

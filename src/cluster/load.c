@@ -110,6 +110,10 @@ int fc_cluster_send_rebalance(fc_cluster_t *cl, const char *node, const fc_rebal
         *why = "the node speaks a cluster protocol older than 4 (no rebalance)";
         return -1;
     }
+    if (o->op < FC_REBAL_PREPARE || o->op > FC_REBAL_STOP) {
+        *why = "invalid order (op)";
+        return -1;
+    }
     uint8_t list[64 * (2 + 255)];
     size_t used = 0;
     uint16_t n = 0;

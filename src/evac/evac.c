@@ -14,8 +14,8 @@
 
 #define STATE_FILE "evacuation.json"
 
-const char *const fe_evac_state_names[6] = {"disabled",         "waiting_health_check",
-                                            "evicting_conns",   "waiting_takeover",
+const char *const fe_evac_state_names[6] = {"disabled",          "waiting_health_check",
+                                            "evicting_conns",    "waiting_takeover",
                                             "evicting_sessions", "prohibiting"};
 
 const char *fe__ev_state_name(int state)
@@ -120,6 +120,19 @@ static void on_migrated(void *ctx, fmq_bytes_t client_id, const char *node, int 
         a->retry_ms = n->now_ms + FE_RETRY_MS;
     }
     n->load_dirty = true;
+}
+
+void fe__forget_attempts(fe_node_t *n, uint8_t owner)
+{
+    size_t pos = 0;
+    const void *k;
+    size_t kl;
+    void *v;
+    while (fb_map_next(n->attempts, &pos, &k, &kl, &v)) {
+        fe_attempt_t *a = v;
+        if ((!owner || a->owner == owner) && !a->in_flight)
+            free(fb_map_del(n->attempts, k, kl));
+    }
 }
 
 static bool movable(const fe_node_t *n, const fb_session_t *s)
@@ -292,16 +305,7 @@ static int ev_begin(fe_node_t *n, const fe_evac_opts_t *o, bool resumed, char *e
         return 500;
     }
     n->ev.lims = true;
-    /* Earlier attempts belong to an earlier run. */
-    size_t pos = 0;
-    const void *k;
-    size_t kl;
-    void *v;
-    while (fb_map_next(n->attempts, &pos, &k, &kl, &v)) {
-        fe_attempt_t *a = v;
-        if (a->owner == OWN_EVAC && !a->in_flight)
-            free(fb_map_del(n->attempts, k, kl));
-    }
+    fe__forget_attempts(n, 0); /* earlier runs' (a rebalance's too) */
     if (resumed) {
         /* As EMQX does on boot: no health-check wait, refuse at once. */
         fe__set_agent(n, FB_AGENT_EVACUATION, true, o->redirect_to);
@@ -479,8 +483,7 @@ static void ev_tick(fe_node_t *n)
         if (n->ev.no_target) {
             if (n->now_ms >= n->ev.no_target_log_ms) {
                 n->ev.no_target_log_ms = n->now_ms + FE_NO_TARGET_LOG_MS;
-                FB_WARN("evacuation: %u sessions wait: no available node to migrate them to",
-                        left);
+                FB_WARN("evacuation: %u sessions wait: no available node to migrate them to", left);
             }
             return;
         }
@@ -529,8 +532,7 @@ static void resume_from_file(fe_node_t *n)
             path);
 }
 
-fe_node_t *fe_node_new(fb_broker_t *b, fc_cluster_t *cl, const fb_config_t *cfg,
-                       uint64_t mono_ms)
+fe_node_t *fe_node_new(fb_broker_t *b, fc_cluster_t *cl, const fb_config_t *cfg, uint64_t mono_ms)
 {
     fe_node_t *n = calloc(1, sizeof *n);
     if (!n || !(n->attempts = fb_map_new())) {

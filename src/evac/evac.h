@@ -18,8 +18,8 @@
  *
  * Ownership: fe_node_new borrows the broker, the cluster (NULL on a single
  * node) and the config. Free the cluster first (closing its links reports
- * the moves still under way to the node), then the node, then the broker. JSON values returned are new
- * references the caller releases (json_decref).
+ * the moves still under way to the node), then the node, then the broker. JSON values returned are
+ * new references the caller releases (json_decref).
  */
 #ifndef FE_EVAC_H
 #define FE_EVAC_H
@@ -34,8 +34,7 @@ typedef struct fe_node fe_node_t;
 
 /* Resumes an evacuation recorded in the data directory (CONNECTs are
  * refused from the first one). NULL on ENOMEM. */
-fe_node_t *fe_node_new(fb_broker_t *b, fc_cluster_t *cl, const fb_config_t *cfg,
-                       uint64_t mono_ms);
+fe_node_t *fe_node_new(fb_broker_t *b, fc_cluster_t *cl, const fb_config_t *cfg, uint64_t mono_ms);
 void fe_node_free(fe_node_t *n);
 /* Work due now; returns the milliseconds until the next call. */
 uint32_t fe_node_tick(fe_node_t *n, uint64_t mono_ms);
@@ -64,8 +63,8 @@ typedef struct fe_load {
 void fe_node_load(const fe_node_t *n, fe_load_t *out);
 /* Counters for /metrics. */
 typedef struct fe_metrics {
-    int evac_state;                 /* 0 disabled .. 5 prohibiting, as fe_evac_state_names */
-    uint32_t evac_rate_now;         /* connections/s applied now */
+    int evac_state;         /* 0 disabled .. 5 prohibiting, as fe_evac_state_names */
+    uint32_t evac_rate_now; /* connections/s applied now */
     uint64_t evac_conns_evicted, evac_sessions_migrated, evac_sessions_failed;
     bool coordinator, donor;
     uint64_t donor_conns_evicted, donor_sessions_migrated;

@@ -21,14 +21,14 @@
 #include <stdint.h>
 
 typedef struct fe_limiter {
-    uint32_t rate;           /* events per second now, 1..max_rate */
+    uint32_t rate; /* events per second now, 1..max_rate */
     uint32_t max_rate;
-    uint64_t start_us;       /* pacing origin for the current rate */
-    uint64_t k;              /* events granted since start_us */
-    uint64_t *ring;          /* times of the last max_rate events */
-    uint32_t head, n;        /* ring: next slot, entries held */
-    uint32_t max_in_window;  /* most events seen in any one-second window */
-    uint64_t granted;        /* events granted in all */
+    uint64_t start_us;      /* pacing origin for the current rate */
+    uint64_t k;             /* events granted since start_us */
+    uint64_t *ring;         /* times of the last max_rate events */
+    uint32_t head, n;       /* ring: next slot, entries held */
+    uint32_t max_in_window; /* most events seen in any one-second window */
+    uint64_t granted;       /* events granted in all */
 } fe_limiter_t;
 
 /* Returns 0, or -1 on ENOMEM. rate and max_rate are clamped to >= 1. */
@@ -52,7 +52,7 @@ typedef struct fe_auto_sample {
 
 typedef struct fe_auto {
     uint32_t rate, floor, ceiling;
-    uint32_t target_ms;      /* CONNACK time the receivers should stay under */
+    uint32_t target_ms; /* CONNACK time the receivers should stay under */
     uint32_t decreases, increases;
 } fe_auto_t;
 

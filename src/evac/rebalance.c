@@ -52,9 +52,8 @@ static uint64_t donor_seq_done(const fe_node_t *n, const char *name)
         return 0;
     json_t *j = json_loads(ld.status, 0, NULL);
     json_t *seq = json_object_get(json_object_get(j, "rebalance"), "seq_done");
-    uint64_t v = json_is_integer(seq) && json_integer_value(seq) > 0
-                     ? (uint64_t)json_integer_value(seq)
-                     : 0;
+    uint64_t v =
+        json_is_integer(seq) && json_integer_value(seq) > 0 ? (uint64_t)json_integer_value(seq) : 0;
     json_decref(j);
     return v;
 }
@@ -184,11 +183,10 @@ int fe_rebal_start(fe_node_t *n, const fe_rebal_opts_t *o, char *err, size_t err
     n->rc.n = np;
     averages(n, false, &n->rc.donor_conn_avg, &n->rc.recipient_conn_avg);
     averages(n, true, &n->rc.donor_sess_avg, &n->rc.recipient_sess_avg);
-    if (donors == np ||
-        (within(n->rc.donor_conn_avg, n->rc.recipient_conn_avg, o->abs_conn_threshold,
-                o->rel_conn_threshold) &&
-         within(n->rc.donor_sess_avg, n->rc.recipient_sess_avg, o->abs_sess_threshold,
-                o->rel_sess_threshold))) {
+    if (donors == np || (within(n->rc.donor_conn_avg, n->rc.recipient_conn_avg,
+                                o->abs_conn_threshold, o->rel_conn_threshold) &&
+                         within(n->rc.donor_sess_avg, n->rc.recipient_sess_avg,
+                                o->abs_sess_threshold, o->rel_sess_threshold))) {
         n->rc.n = 0;
         snprintf(err, errlen, "nothing to balance: the nodes are within the thresholds");
         return 409;
@@ -369,9 +367,8 @@ static uint64_t info_seq(fmq_bytes_t info, int *state)
     for (int s = RB_WAITING_HEALTH_CHECK; st && s <= RB_EVICTING_SESSIONS; s++)
         if (strcmp(st, fe__rb_state_name(s)) == 0)
             *state = s;
-    uint64_t v = json_is_integer(seq) && json_integer_value(seq) > 0
-                     ? (uint64_t)json_integer_value(seq)
-                     : 0;
+    uint64_t v =
+        json_is_integer(seq) && json_integer_value(seq) > 0 ? (uint64_t)json_integer_value(seq) : 0;
     json_decref(j);
     return v;
 }
@@ -410,6 +407,7 @@ void fe__on_order(void *ctx, const char *from, const fc_rebal_order_t *o)
             return;
         }
         n->dn.lims = true;
+        fe__forget_attempts(n, OWN_DONOR); /* an earlier rebalance's */
         FB_WARN("rebalance: this node is a donor for %s", from);
     }
     n->dn.lease_until_ms = n->now_ms + (o->lease_ms ? o->lease_ms : FE_LEASE_MS);
@@ -445,17 +443,27 @@ void fe__on_order(void *ctx, const char *from, const fc_rebal_order_t *o)
     }
 }
 
+/* The link to `name` is up (whether or not it reported a load yet). */
+static bool peer_up(const fe_node_t *n, const char *name)
+{
+    fc_peer_info_t info[FE_MAX_NODES];
+    size_t np = n->cl ? fc_cluster_peers(n->cl, info, FE_MAX_NODES) : 0;
+    for (size_t i = 0; i < np && i < FE_MAX_NODES; i++)
+        if (strcmp(info[i].name, name) == 0)
+            return info[i].up;
+    return false;
+}
+
 void fe__donor_tick(fe_node_t *n, uint64_t now_us)
 {
     if (!n->dn.on)
         return;
     bool self_coord = is_self(n, n->dn.coordinator);
-    fc_node_load_t ld;
     if (n->now_ms > n->dn.lease_until_ms) {
         fe__donor_clear(n, "no order from the coordinator within the lease");
         return;
     }
-    if (!self_coord && !fc_cluster_peer_load(n->cl, n->dn.coordinator, &ld)) {
+    if (!self_coord && !peer_up(n, n->dn.coordinator)) {
         fe__donor_clear(n, "the coordinator left the cluster");
         return;
     }

@@ -37,14 +37,14 @@ json_t *fe_evac_status(const fe_node_t *n)
         if (a->owner == OWN_EVAC && a->failed)
             json_array_append_new(failed, json_stringn((const char *)k, kl));
     }
-    json_t *stats = json_pack(
-        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "initial_connected",
-        (json_int_t)n->ev.initial_conns, "current_connected", (json_int_t)n->b->n_clients,
-        "initial_sessions", (json_int_t)n->ev.initial_sessions, "current_sessions",
-        (json_int_t)total, "offline_sessions", (json_int_t)offline, "conns_evicted",
-        (json_int_t)n->ev.evicted, "sessions_migrated", (json_int_t)n->ev.migrated,
-        "sessions_failed", (json_int_t)n->ev.failed, "max_evicted_in_1s",
-        (json_int_t)(n->ev.lims ? n->ev.conn_lim.max_in_window : 0));
+    json_t *stats =
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "initial_connected",
+                  (json_int_t)n->ev.initial_conns, "current_connected", (json_int_t)n->b->n_clients,
+                  "initial_sessions", (json_int_t)n->ev.initial_sessions, "current_sessions",
+                  (json_int_t)total, "offline_sessions", (json_int_t)offline, "conns_evicted",
+                  (json_int_t)n->ev.evicted, "sessions_migrated", (json_int_t)n->ev.migrated,
+                  "sessions_failed", (json_int_t)n->ev.failed, "max_evicted_in_1s",
+                  (json_int_t)(n->ev.lims ? n->ev.conn_lim.max_in_window : 0));
     json_t *j = json_pack(
         "{s:s, s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:s, s:o, s:o, s:I, s:I, s:b, s:b, "
         "s:o, s:o}",
@@ -54,12 +54,11 @@ json_t *fe_evac_status(const fe_node_t *n)
         "conn_evict_rate_now", (json_int_t)(n->ev.lims ? n->ev.conn_lim.rate : 0),
         "sess_evict_rate", (json_int_t)o->sess_evict_rate, "wait_takeover_s",
         (json_int_t)(o->wait_takeover_ms / 1000u), "wait_health_check_s",
-        (json_int_t)(o->wait_health_check_ms / 1000u), "redirect_to", o->redirect_to,
-        "migrate_to", names((const char(*)[FE_NAME_CAP])o->migrate_to, o->n_migrate_to),
-        "session_recipients", names(n->ev.targets.name, n->ev.targets.n), "started_ms",
-        (json_int_t)n->ev.started_wall_ms, "state_since_ms", (json_int_t)n->ev.since_wall_ms,
-        "resumed", n->ev.resumed, "no_available_recipient", n->ev.no_target, "stats", stats,
-        "failed_sessions", failed);
+        (json_int_t)(o->wait_health_check_ms / 1000u), "redirect_to", o->redirect_to, "migrate_to",
+        names((const char(*)[FE_NAME_CAP])o->migrate_to, o->n_migrate_to), "session_recipients",
+        names(n->ev.targets.name, n->ev.targets.n), "started_ms", (json_int_t)n->ev.started_wall_ms,
+        "state_since_ms", (json_int_t)n->ev.since_wall_ms, "resumed", n->ev.resumed,
+        "no_available_recipient", n->ev.no_target, "stats", stats, "failed_sessions", failed);
     if (j && o->conn_auto)
         json_object_set_new(j, "conn_evict_rate_max", json_integer(o->conn_evict_rate_max));
     return j;
@@ -67,17 +66,14 @@ json_t *fe_evac_status(const fe_node_t *n)
 
 json_t *fe__donor_status(const fe_node_t *n)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "status",
-                     "enabled", "process", "rebalance", "role", "donor", "node", self_name(n),
-                     "coordinator", n->dn.coordinator, "state", fe__rb_state_name(n->dn.state),
-                     "lease_remaining_ms",
-                     (json_int_t)(n->dn.lease_until_ms > n->now_ms
-                                      ? n->dn.lease_until_ms - n->now_ms
-                                      : 0),
-                     "seq_done", (json_int_t)n->dn.seq_done, "conns_evicted",
-                     (json_int_t)n->dn.evicted, "sessions_migrated", (json_int_t)n->dn.migrated,
-                     "sessions_failed", (json_int_t)n->dn.failed, "started_ms",
-                     (json_int_t)n->dn.started_wall_ms);
+    return json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "status", "enabled",
+        "process", "rebalance", "role", "donor", "node", self_name(n), "coordinator",
+        n->dn.coordinator, "state", fe__rb_state_name(n->dn.state), "lease_remaining_ms",
+        (json_int_t)(n->dn.lease_until_ms > n->now_ms ? n->dn.lease_until_ms - n->now_ms : 0),
+        "seq_done", (json_int_t)n->dn.seq_done, "conns_evicted", (json_int_t)n->dn.evicted,
+        "sessions_migrated", (json_int_t)n->dn.migrated, "sessions_failed",
+        (json_int_t)n->dn.failed, "started_ms", (json_int_t)n->dn.started_wall_ms);
 }
 
 static json_t *coordinator_status(const fe_node_t *n)
@@ -98,14 +94,14 @@ static json_t *coordinator_status(const fe_node_t *n)
         "state", fe__rb_state_name(n->rc.state), "donors", donors, "recipients", recipients,
         "nodes", nodes, "conn_evict_rate", (json_int_t)o->conn_evict_rate, "sess_evict_rate",
         (json_int_t)o->sess_evict_rate, "wait_takeover_s", (json_int_t)(o->wait_takeover_ms / 1000),
-        "wait_health_check_s", (json_int_t)(o->wait_health_check_ms / 1000),
-        "abs_conn_threshold", (json_int_t)o->abs_conn_threshold, "rel_conn_threshold",
-        o->rel_conn_threshold, "abs_sess_threshold", (json_int_t)o->abs_sess_threshold,
-        "rel_sess_threshold", o->rel_sess_threshold, "donor_conn_avg", n->rc.donor_conn_avg,
-        "recipient_conn_avg", n->rc.recipient_conn_avg, "donor_sess_avg", n->rc.donor_sess_avg,
-        "recipient_sess_avg", n->rc.recipient_sess_avg, "connection_goal",
-        (json_int_t)n->rc.conn_goal, "session_goal", (json_int_t)n->rc.sess_goal, "started_ms",
-        (json_int_t)n->rc.started_wall_ms, "state_since_ms", (json_int_t)n->rc.since_wall_ms);
+        "wait_health_check_s", (json_int_t)(o->wait_health_check_ms / 1000), "abs_conn_threshold",
+        (json_int_t)o->abs_conn_threshold, "rel_conn_threshold", o->rel_conn_threshold,
+        "abs_sess_threshold", (json_int_t)o->abs_sess_threshold, "rel_sess_threshold",
+        o->rel_sess_threshold, "donor_conn_avg", n->rc.donor_conn_avg, "recipient_conn_avg",
+        n->rc.recipient_conn_avg, "donor_sess_avg", n->rc.donor_sess_avg, "recipient_sess_avg",
+        n->rc.recipient_sess_avg, "connection_goal", (json_int_t)n->rc.conn_goal, "session_goal",
+        (json_int_t)n->rc.sess_goal, "started_ms", (json_int_t)n->rc.started_wall_ms,
+        "state_since_ms", (json_int_t)n->rc.since_wall_ms);
 }
 
 json_t *fe_rebal_status(const fe_node_t *n)

@@ -4,8 +4,9 @@
  * length summed, never produced by our encoder; each is decoded field by
  * field, encoded from a hand-built fc_frame_t and compared byte for byte,
  * and decoded at every truncated prefix. Then: round trips of every type at
- * every version, streams, limits, and a table of frames the decoder must
- * refuse with the reason it must name.
+ * every version (NODE_LOAD and REBALANCE exist from version 4 on: below it
+ * they do not encode and are refused in a header), streams, limits, and a
+ * table of frames the decoder must refuse with the reason it must name.
  */
 #include "check.h"
 #include "cluster/frame.h"
@@ -133,6 +134,40 @@ static const char *frame_diff(const fc_frame_t *a, const fc_frame_t *b)
         return msg_diff(&a->deliver.msg, &b->deliver.msg);
     case FC_T_LEAVE:
         return same_bytes(a->leave.reason, b->leave.reason) ? NULL : "leave.reason";
+    case FC_T_NODE_LOAD:
+        if (a->load.connections != b->load.connections)
+            return "load.connections";
+        if (a->load.sessions != b->load.sessions)
+            return "load.sessions";
+        if (a->load.offline_sessions != b->load.offline_sessions)
+            return "load.offline_sessions";
+        if (a->load.pending_connects != b->load.pending_connects)
+            return "load.pending_connects";
+        if (a->load.connack_count != b->load.connack_count)
+            return "load.connack_count";
+        if (a->load.connack_mean_ms != b->load.connack_mean_ms)
+            return "load.connack_mean_ms";
+        if (a->load.connack_max_ms != b->load.connack_max_ms)
+            return "load.connack_max_ms";
+        if (a->load.agent != b->load.agent)
+            return "load.agent";
+        if (a->load.flags != b->load.flags)
+            return "load.flags";
+        return same_bytes(a->load.status, b->load.status) ? NULL : "load.status";
+    case FC_T_REBALANCE: {
+        if (a->rebal.op != b->rebal.op)
+            return "rebal.op";
+        if (a->rebal.lease_ms != b->rebal.lease_ms)
+            return "rebal.lease_ms";
+        if (a->rebal.conns != b->rebal.conns)
+            return "rebal.conns";
+        if (a->rebal.sessions != b->rebal.sessions)
+            return "rebal.sessions";
+        const char *d = list_diff(&a->rebal.recipients, &b->rebal.recipients);
+        if (d)
+            return d;
+        return same_bytes(a->rebal.info, b->rebal.info) ? NULL : "rebal.info";
+    }
     default:
         return "unknown type";
     }
@@ -341,6 +376,36 @@ static const uint8_t leave_v1[] = {
     'F', 'C', 0x01, 0x10, 0x00, 0x00, 0x00, 0x06, /* v1 LEAVE, body 6 */
     0x00, 0x04, 'b', 'y', 'e', '!',               /* reason "bye!" (6) */
 };
+
+/* Version 4 only. */
+static const uint8_t node_load_v4[] = {
+    'F', 'C', 0x04, 0x12, 0x00, 0x00, 0x00, 0x29, /* v4 NODE_LOAD, body 41 */
+    0x00, 0x00, 0x03, 0xE8,                       /* connections 1000 (4) */
+    0x00, 0x01, 0x11, 0x70,                       /* sessions 70000 (4) */
+    0x00, 0x00, 0x00, 0x05,                       /* offline_sessions 5 (4) */
+    0x00, 0x00, 0x00, 0x03,                       /* pending_connects 3 (4) */
+    0x00, 0x00, 0x01, 0x02,                       /* connack_count 258 (4) */
+    0x00, 0x00, 0x00, 0x0C,                       /* connack_mean_ms 12 (4) */
+    0xFF, 0xFF, 0xFF, 0xFF,                       /* connack_max_ms 4294967295 (4) */
+    0x02,                                         /* agent REBALANCE (1) */
+    0x01,                                         /* flags AVAILABLE (1) */
+    0x00, 0x00, 0x00, 0x07, '{', '"', 's', '"', ':', '1', '}', /* status (11) */
+};
+/* 7 * 4 + 1 + 1 + 11 = 41; agent at offset 36, flags 37, status length 38..41 */
+
+static const uint8_t rebalance_v4[] = {
+    'F', 'C', 0x04, 0x13, 0x00, 0x00, 0x00, 0x23, /* v4 REBALANCE, body 35 */
+    0x03,                                         /* op SESSIONS (1) */
+    0x00, 0x00, 0x75, 0x30,                       /* lease_ms 30000 (4) */
+    0x00, 0x00, 0x00, 0x10,                       /* conns 16 (4) */
+    0x00, 0x00, 0x01, 0xF4,                       /* sessions 500 (4) */
+    0x00, 0x02,                                   /* 2 recipients (2) */
+    0x00, 0x02, 'n', '2',                         /* "n2" (4) */
+    0x00, 0x02, 'n', '3',                         /* "n3" (4) */
+    0x00, 0x00, 0x00, 0x08, '{', '"', 'i', 'd', '"', ':', '7', '}', /* info (12) */
+};
+/* 1 + 4 + 4 + 4 + 2 + 4 + 4 + 12 = 35; op at offset 8, count 21..22, the
+ * first recipient's length 23..24, info length 31..34 */
 
 static const uint8_t nonce16[16] = {0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17,
                                     0x18, 0x19, 0x1A, 0x1B, 0x1C, 0x1D, 0x1E, 0x1F};
@@ -659,6 +724,117 @@ static void test_leave(void)
     check_encode(&e, 1, leave_v1, sizeof leave_v1);
 }
 
+/* The golden with its header's version byte replaced, decoded: the body
+ * reads the same at every version from 4 on. */
+static bool decode_as(const uint8_t *golden, size_t n, uint8_t version, uint8_t *copy,
+                      fc_frame_t *f)
+{
+    memcpy(copy, golden, n);
+    copy[2] = version;
+    const char *why = NULL;
+    int64_t rc = fc_frame_decode(copy, n, UINT32_MAX, f, &why);
+    if (!CHECK_EQ_INT(rc, n)) {
+        printf("    %s at version %u: %s\n", fc_type_name(golden[3]), version, why ? why : "");
+        return false;
+    }
+    return CHECK_EQ_INT(f->version, version);
+}
+
+static void check_node_load_fields(const fc_frame_t *f)
+{
+    CHECK_EQ_INT(f->load.connections, 1000);
+    CHECK_EQ_INT(f->load.sessions, 70000);
+    CHECK_EQ_INT(f->load.offline_sessions, 5);
+    CHECK_EQ_INT(f->load.pending_connects, 3);
+    CHECK_EQ_INT(f->load.connack_count, 258);
+    CHECK_EQ_INT(f->load.connack_mean_ms, 12);
+    CHECK_EQ_HEX(f->load.connack_max_ms, 0xFFFFFFFFu);
+    CHECK_EQ_INT(f->load.agent, FC_AGENT_REBALANCE);
+    CHECK_EQ_INT(f->load.flags, FC_LOADF_AVAILABLE);
+    CHECK(bytes_is(f->load.status, "{\"s\":1}"));
+}
+
+static void test_node_load(void)
+{
+    fc_frame_t f;
+    if (!decode_golden(node_load_v4, sizeof node_load_v4, &f))
+        return;
+    check_node_load_fields(&f);
+    CHECK(f.load.status.ptr == node_load_v4 + 42); /* borrowed, not copied */
+
+    fc_frame_t e = {.type = FC_T_NODE_LOAD};
+    e.load.connections = 1000;
+    e.load.sessions = 70000;
+    e.load.offline_sessions = 5;
+    e.load.pending_connects = 3;
+    e.load.connack_count = 258;
+    e.load.connack_mean_ms = 12;
+    e.load.connack_max_ms = UINT32_MAX;
+    e.load.agent = FC_AGENT_REBALANCE;
+    e.load.flags = FC_LOADF_AVAILABLE;
+    e.load.status = B("{\"s\":1}");
+    check_encode(&e, 4, node_load_v4, sizeof node_load_v4);
+    /* A decoded frame encodes back to the golden. */
+    check_encode(&f, 4, node_load_v4, sizeof node_load_v4);
+
+    /* Version 255 has the same body; versions 1..3 have no NODE_LOAD. */
+    uint8_t v255[sizeof node_load_v4];
+    if (decode_as(node_load_v4, sizeof node_load_v4, 255, v255, &f))
+        check_node_load_fields(&f);
+    check_encode(&e, 255, v255, sizeof v255);
+    for (uint8_t v = 0; v < 4; v++)
+        CHECK_EQ_INT(fc_frame_encode(&e, v, v255, sizeof v255), 0);
+}
+
+static void check_rebalance_fields(const fc_frame_t *f)
+{
+    CHECK_EQ_INT(f->rebal.op, FC_REBAL_SESSIONS);
+    CHECK_EQ_INT(f->rebal.lease_ms, 30000);
+    CHECK_EQ_INT(f->rebal.conns, 16);
+    CHECK_EQ_INT(f->rebal.sessions, 500);
+    CHECK_EQ_INT(f->rebal.recipients.count, 2);
+    uint32_t pos = 0;
+    fmq_bytes_t item;
+    REQUIRE(fc_list_next(&f->rebal.recipients, &pos, &item));
+    CHECK(bytes_is(item, "n2"));
+    REQUIRE(fc_list_next(&f->rebal.recipients, &pos, &item));
+    CHECK(bytes_is(item, "n3"));
+    CHECK(!fc_list_next(&f->rebal.recipients, &pos, &item));
+    CHECK_EQ_INT(pos, 8);
+    CHECK(bytes_is(f->rebal.info, "{\"id\":7}"));
+}
+
+static void test_rebalance(void)
+{
+    fc_frame_t f;
+    if (!decode_golden(rebalance_v4, sizeof rebalance_v4, &f))
+        return;
+    check_rebalance_fields(&f);
+    CHECK_EQ_BYTES(f.rebal.recipients.raw.ptr, f.rebal.recipients.raw.len, rebalance_v4 + 23, 8);
+    CHECK(f.rebal.info.ptr == rebalance_v4 + 35);
+
+    uint8_t raw[16];
+    size_t used = 0;
+    REQUIRE(fc_list_put(raw, sizeof raw, &used, B("n2")));
+    REQUIRE(fc_list_put(raw, sizeof raw, &used, B("n3")));
+    fc_frame_t e = {.type = FC_T_REBALANCE};
+    e.rebal.op = FC_REBAL_SESSIONS;
+    e.rebal.lease_ms = 30000;
+    e.rebal.conns = 16;
+    e.rebal.sessions = 500;
+    e.rebal.recipients = (fc_list_t){2, {raw, (uint32_t)used}};
+    e.rebal.info = B("{\"id\":7}");
+    check_encode(&e, 4, rebalance_v4, sizeof rebalance_v4);
+    check_encode(&f, 4, rebalance_v4, sizeof rebalance_v4);
+
+    uint8_t v255[sizeof rebalance_v4];
+    if (decode_as(rebalance_v4, sizeof rebalance_v4, 255, v255, &f))
+        check_rebalance_fields(&f);
+    check_encode(&e, 255, v255, sizeof v255);
+    for (uint8_t v = 0; v < 4; v++)
+        CHECK_EQ_INT(fc_frame_encode(&e, v, v255, sizeof v255), 0);
+}
+
 /* ---- round trips ---- */
 
 /* One frame of each type with every field set to something non-zero. */
@@ -747,21 +923,56 @@ static fc_frame_t sample(uint8_t type)
     case FC_T_LEAVE:
         f.leave.reason = B("shutdown");
         break;
+    case FC_T_NODE_LOAD:
+        f.load.connections = 1;
+        f.load.sessions = 2;
+        f.load.offline_sessions = 3;
+        f.load.pending_connects = 4;
+        f.load.connack_count = 5;
+        f.load.connack_mean_ms = 6;
+        f.load.connack_max_ms = 7;
+        f.load.agent = FC_AGENT_EVACUATION;
+        f.load.flags = FC_LOADF_AVAILABLE;
+        f.load.status = B("{\"evacuation\":\"running\"}");
+        break;
+    case FC_T_REBALANCE:
+        f.rebal.op = FC_REBAL_SESSIONS;
+        f.rebal.lease_ms = 30000;
+        f.rebal.conns = 100;
+        f.rebal.sessions = 200;
+        f.rebal.recipients.count = 2;
+        f.rebal.recipients.raw = B("\0\2n2\0\x0anode-three");
+        f.rebal.info = B("{\"id\":\"r1\"}");
+        break;
     }
     return f;
 }
 
+/* Types that exist from protocol 4 on only. */
+static bool since_v4(uint8_t type)
+{
+    return type == FC_T_NODE_LOAD || type == FC_T_REBALANCE;
+}
+
 static void test_roundtrip_every_type(void)
 {
-    static const uint8_t versions[] = {1, 2, 3, 255};
+    static const uint8_t versions[] = {1, 2, 3, 4, 255};
     for (uint8_t type = 1; type <= FC_T_MAX_; type++) {
         fc_frame_t in = sample(type);
         size_t sizes[sizeof versions] = {0};
         for (size_t vi = 0; vi < sizeof versions; vi++) {
             uint8_t v = versions[vi];
             uint8_t buf[512];
+            memset(buf, 0xEE, sizeof buf);
             size_t n = fc_frame_encode(&in, v, buf, sizeof buf);
             sizes[vi] = n;
+            if (since_v4(type) && v < 4) {
+                /* Neither measured nor written. */
+                if (!CHECK_EQ_INT(n, 0) || !CHECK_EQ_INT(fc_frame_encode(&in, v, NULL, 0), 0))
+                    printf("    %s at version %u encodes\n", fc_type_name(type), v);
+                CHECK_EQ_HEX(buf[0], 0xEE);
+                continue;
+            }
             if (!CHECK(n > FC_HEADER_LEN && n <= sizeof buf)) {
                 printf("    %s at version %u encodes to %zu\n", fc_type_name(type), v, n);
                 continue;
@@ -792,11 +1003,73 @@ static void test_roundtrip_every_type(void)
             size_t m = fc_frame_encode(&out, v, again, sizeof again);
             CHECK_EQ_BYTES(again, m, buf, n);
         }
+        if (since_v4(type)) {
+            CHECK_EQ_INT(sizes[4], sizes[3]);
+            continue;
+        }
         /* Only the message carries a version-dependent field. */
         bool has_msg = type == FC_T_PUBLISH || type == FC_T_DELIVER;
         CHECK_EQ_INT(sizes[1] - sizes[0], has_msg ? 8 : 0);
+        CHECK_EQ_INT(sizes[2], sizes[1]);
         CHECK_EQ_INT(sizes[3], sizes[1]);
+        CHECK_EQ_INT(sizes[4], sizes[1]);
     }
+}
+
+/* frame_diff must see a change in every field of the new frames, or the
+ * round trip above could not fail for them. */
+static void test_frame_diff_new_types(void)
+{
+    fc_frame_t a = sample(FC_T_NODE_LOAD), b;
+    CHECK_EQ_STR(frame_diff(&a, &a), NULL);
+    static const char *const load_fields[] = {
+        "load.connections",      "load.sessions",      "load.offline_sessions",
+        "load.pending_connects", "load.connack_count", "load.connack_mean_ms",
+        "load.connack_max_ms",   "load.agent",         "load.flags",
+        "load.status",
+    };
+    for (int i = 0; i < 10; i++) {
+        b = a;
+        switch (i) {
+        case 0: b.load.connections++; break;
+        case 1: b.load.sessions++; break;
+        case 2: b.load.offline_sessions++; break;
+        case 3: b.load.pending_connects++; break;
+        case 4: b.load.connack_count++; break;
+        case 5: b.load.connack_mean_ms++; break;
+        case 6: b.load.connack_max_ms++; break;
+        case 7: b.load.agent++; break;
+        case 8: b.load.flags = 0; break;
+        case 9: b.load.status.len--; break;
+        }
+        CHECK_EQ_STR(frame_diff(&a, &b), load_fields[i]);
+    }
+    /* Same length, other bytes. */
+    b = a;
+    b.load.status = B("{\"evacuation\":\"stopped\"}");
+    CHECK_EQ_STR(frame_diff(&a, &b), "load.status");
+
+    a = sample(FC_T_REBALANCE);
+    CHECK_EQ_STR(frame_diff(&a, &a), NULL);
+    static const char *const rebal_fields[] = {
+        "rebal.op",       "rebal.lease_ms", "rebal.conns", "rebal.sessions",
+        "list.count",     "list.raw",       "rebal.info",
+    };
+    for (int i = 0; i < 7; i++) {
+        b = a;
+        switch (i) {
+        case 0: b.rebal.op = FC_REBAL_STOP; break;
+        case 1: b.rebal.lease_ms++; break;
+        case 2: b.rebal.conns++; break;
+        case 3: b.rebal.sessions++; break;
+        case 4: b.rebal.recipients.count = 1; break;
+        case 5: b.rebal.recipients.raw = B("\0\2n2\0\x0anode-thref"); break;
+        case 6: b.rebal.info = B("{\"id\":\"r2\"}"); break;
+        }
+        CHECK_EQ_STR(frame_diff(&a, &b), rebal_fields[i]);
+    }
+    b = sample(FC_T_NODE_LOAD);
+    CHECK_EQ_STR(frame_diff(&a, &b), "type");
 }
 
 static void test_msg_id_dropped_at_v1(void)
@@ -822,6 +1095,7 @@ static void test_back_to_back(void)
         {ping_v2, sizeof ping_v2},       {publish_v1, sizeof publish_v1},
         {members_v1, sizeof members_v1}, {deliver_v2, sizeof deliver_v2},
         {publish_v2, sizeof publish_v2}, {hello_v2, sizeof hello_v2},
+        {node_load_v4, sizeof node_load_v4}, {rebalance_v4, sizeof rebalance_v4},
     };
     uint8_t stream[512];
     size_t total = 0;
@@ -839,6 +1113,10 @@ static void test_back_to_back(void)
         CHECK_EQ_INT(f.version, parts[i].p[2]);
         if (f.type == FC_T_DELIVER)
             CHECK_EQ_INT(fc_deliver_sub_id(&f, 1), 0x00010203);
+        if (f.type == FC_T_NODE_LOAD)
+            check_node_load_fields(&f);
+        if (f.type == FC_T_REBALANCE)
+            check_rebalance_fields(&f);
         /* With the next frame cut anywhere, this one still decodes alone. */
         if (total - off > parts[i].n + 1) {
             CHECK_EQ_INT(fc_frame_decode(stream + off, parts[i].n + 1, 4096, &f, &why), rc);
@@ -882,8 +1160,12 @@ static void test_header_refused_early(void)
     CHECK_EQ_INT(fc_frame_decode((const uint8_t *)"FX", 2, 100, &f, &why), -1);
     CHECK_EQ_INT(fc_frame_decode((const uint8_t *)"FC\0", 3, 100, &f, &why), -1);
     CHECK(why && strstr(why, "version"));
-    CHECK_EQ_INT(fc_frame_decode((const uint8_t *)"FC\1\x12", 4, 100, &f, &why), -1);
+    CHECK_EQ_INT(fc_frame_decode((const uint8_t *)"FC\1\x14", 4, 100, &f, &why), -1);
     CHECK(why && strstr(why, "type"));
+    /* NODE_LOAD and REBALANCE are known types: a version below 4 is the
+     * body's business, judged once the body is there. */
+    CHECK_EQ_INT(fc_frame_decode((const uint8_t *)"FC\3\x12", 4, 100, &f, &why), FC_NEED_MORE);
+    CHECK_EQ_INT(fc_frame_decode((const uint8_t *)"FC\1\x13", 4, 100, &f, &why), FC_NEED_MORE);
     CHECK_EQ_INT(fc_frame_decode((const uint8_t *)"FC\xff\x10", 4, 100, &f, &why), FC_NEED_MORE);
     /* A NULL why is allowed. */
     CHECK_EQ_INT(fc_frame_decode((const uint8_t *)"G", 1, 100, &f, NULL), -1);
@@ -901,6 +1183,14 @@ typedef struct vec {
 /* A version 1 message with empty fields (25 bytes): flags (1), expiry (4),
  * created_ms (8), topic (2), props (4), payload (4), origin (2). */
 #define MSG_V1_EMPTY(flags) flags, 0, 0, 0, 0, Z8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+
+/* A NODE_LOAD body with zero counters (34 bytes): seven u32 (28), agent (1),
+ * flags (1), an empty status (4). */
+#define LOAD_BODY(agent, flags) Z8, Z8, Z8, 0, 0, 0, 0, agent, flags, 0, 0, 0, 0
+
+/* The start of a REBALANCE body (13 bytes): op (1), lease_ms, conns and
+ * sessions (12); the recipients and info follow. */
+#define REBAL_HEAD(op) op, Z8, 0, 0, 0, 0
 
 #define VEC(name, why, ...)                                                                    \
     {name, why, (const uint8_t[]){__VA_ARGS__}, sizeof((const uint8_t[]){__VA_ARGS__})}
@@ -931,6 +1221,20 @@ static const vec_t good[] = {
     VEC("PUBLISH all flags bits 0-5", NULL, 'F', 'C', 1, 10, 0, 0, 0, 27, 0x3E, 0, 0, 0, 0, Z8,
         0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
     VEC("LEAVE empty reason", NULL, 'F', 'C', 1, 16, 0, 0, 0, 2, 0, 0),
+    VEC("NODE_LOAD all zero", NULL, 'F', 'C', 4, 18, 0, 0, 0, 34, LOAD_BODY(0, 0)),
+    VEC("NODE_LOAD agent EVACUATION", NULL, 'F', 'C', 4, 18, 0, 0, 0, 34, LOAD_BODY(1, 0)),
+    VEC("NODE_LOAD agent 2, AVAILABLE, version 255", NULL, 'F', 'C', 255, 18, 0, 0, 0, 34,
+        LOAD_BODY(2, 1)),
+    VEC("NODE_LOAD counters at their maximum", NULL, 'F', 'C', 4, 18, 0, 0, 0, 35, 0xFF, 0xFF,
+        0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0, 0, 1, '{'),
+    VEC("REBALANCE PREPARE, nothing else", NULL, 'F', 'C', 4, 19, 0, 0, 0, 19, REBAL_HEAD(1), 0,
+        0, 0, 0, 0, 0),
+    VEC("REBALANCE CONNS", NULL, 'F', 'C', 4, 19, 0, 0, 0, 19, REBAL_HEAD(2), 0, 0, 0, 0, 0, 0),
+    VEC("REBALANCE STOP at version 255", NULL, 'F', 'C', 255, 19, 0, 0, 0, 19, REBAL_HEAD(4), 0,
+        0, 0, 0, 0, 0),
+    VEC("REBALANCE one empty recipient", NULL, 'F', 'C', 4, 19, 0, 0, 0, 21, REBAL_HEAD(3), 0, 1,
+        0, 0, 0, 0, 0, 0),
 };
 
 static void test_good_edges(void)
@@ -960,7 +1264,7 @@ static const vec_t bad[] = {
     VEC("bad magic 'CF'", "magic", 'C', 'F', 1, 4, 0, 0, 0, 8, Z8),
     VEC("version 0", "version", 'F', 'C', 0, 4, 0, 0, 0, 8, Z8),
     VEC("type 0", "type", 'F', 'C', 1, 0, 0, 0, 0, 8, Z8),
-    VEC("type 18", "type", 'F', 'C', 1, 18, 0, 0, 0, 8, Z8),
+    VEC("type 20", "type", 'F', 'C', 4, 20, 0, 0, 0, 8, Z8),
     VEC("type 255", "type", 'F', 'C', 2, 255, 0, 0, 0, 8, Z8),
     VEC("PING body empty", "past the end", 'F', 'C', 1, 4, 0, 0, 0, 0),
     VEC("PING body 7 bytes", "past the end", 'F', 'C', 1, 4, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0),
@@ -1029,6 +1333,75 @@ static const vec_t bad[] = {
         0, Z8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1),
     VEC("PUBLISH payload past body", "past the end", 'F', 'C', 1, 10, 0, 0, 0, 27, 0x00, 0, 0, 0,
         0, Z8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0),
+    /* NODE_LOAD and REBALANCE: only in a version 4 (or later) header. */
+    VEC("NODE_LOAD at version 1", "NODE_LOAD needs protocol version 4", 'F', 'C', 1, 18, 0, 0, 0,
+        34, LOAD_BODY(0, 0)),
+    VEC("NODE_LOAD at version 3", "NODE_LOAD needs protocol version 4", 'F', 'C', 3, 18, 0, 0, 0,
+        34, LOAD_BODY(0, 1)),
+    VEC("NODE_LOAD at version 3, empty body", "NODE_LOAD needs protocol version 4", 'F', 'C', 3,
+        18, 0, 0, 0, 0),
+    VEC("REBALANCE at version 2", "REBALANCE needs protocol version 4", 'F', 'C', 2, 19, 0, 0, 0,
+        19, REBAL_HEAD(1), 0, 0, 0, 0, 0, 0),
+    VEC("REBALANCE at version 3", "REBALANCE needs protocol version 4", 'F', 'C', 3, 19, 0, 0, 0,
+        19, REBAL_HEAD(4), 0, 0, 0, 0, 0, 0),
+    VEC("NODE_LOAD agent 3", "NODE_LOAD agent", 'F', 'C', 4, 18, 0, 0, 0, 34, LOAD_BODY(3, 0)),
+    VEC("NODE_LOAD agent 255", "NODE_LOAD agent", 'F', 'C', 4, 18, 0, 0, 0, 34,
+        LOAD_BODY(255, 1)),
+    VEC("NODE_LOAD flags bit 1", "NODE_LOAD flags", 'F', 'C', 4, 18, 0, 0, 0, 34, LOAD_BODY(0, 2)),
+    VEC("NODE_LOAD flags bits 0 and 7", "NODE_LOAD flags", 'F', 'C', 4, 18, 0, 0, 0, 34,
+        LOAD_BODY(1, 0x81)),
+    /* The field checks come before the status is read. */
+    VEC("NODE_LOAD agent 3, no status", "NODE_LOAD agent", 'F', 'C', 4, 18, 0, 0, 0, 30, Z8, Z8,
+        Z8, 0, 0, 0, 0, 3, 0),
+    VEC("REBALANCE op 0", "REBALANCE op", 'F', 'C', 4, 19, 0, 0, 0, 19, REBAL_HEAD(0), 0, 0, 0, 0,
+        0, 0),
+    VEC("REBALANCE op 5", "REBALANCE op", 'F', 'C', 4, 19, 0, 0, 0, 19, REBAL_HEAD(5), 0, 0, 0, 0,
+        0, 0),
+    VEC("REBALANCE op 255", "REBALANCE op", 'F', 'C', 255, 19, 0, 0, 0, 19, REBAL_HEAD(255), 0, 0,
+        0, 0, 0, 0),
+    VEC("REBALANCE op 0, body empty but op", "REBALANCE op", 'F', 'C', 4, 19, 0, 0, 0, 1, 0),
+    /* Truncated fields. */
+    VEC("NODE_LOAD body empty", "past the end", 'F', 'C', 4, 18, 0, 0, 0, 0),
+    VEC("NODE_LOAD cut in sessions", "past the end", 'F', 'C', 4, 18, 0, 0, 0, 6, 0, 0, 0, 1, 0,
+        0),
+    VEC("NODE_LOAD without flags", "past the end", 'F', 'C', 4, 18, 0, 0, 0, 29, Z8, Z8, Z8, 0, 0,
+        0, 0, 1),
+    VEC("NODE_LOAD without status", "past the end", 'F', 'C', 4, 18, 0, 0, 0, 30, Z8, Z8, Z8, 0, 0,
+        0, 0, 1, 1),
+    VEC("NODE_LOAD status length cut", "past the end", 'F', 'C', 4, 18, 0, 0, 0, 32, Z8, Z8, Z8, 0,
+        0, 0, 0, 1, 1, 0, 0),
+    VEC("NODE_LOAD status 2 bytes, 1 there", "past the end", 'F', 'C', 4, 18, 0, 0, 0, 35, Z8, Z8,
+        Z8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, '{'),
+    VEC("NODE_LOAD status length 2^32-1", "past the end", 'F', 'C', 4, 18, 0, 0, 0, 34, Z8, Z8, Z8,
+        0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF),
+    VEC("REBALANCE body empty", "past the end", 'F', 'C', 4, 19, 0, 0, 0, 0),
+    VEC("REBALANCE cut in lease_ms", "past the end", 'F', 'C', 4, 19, 0, 0, 0, 3, 1, 0, 0),
+    VEC("REBALANCE without recipients", "past the end", 'F', 'C', 4, 19, 0, 0, 0, 13,
+        REBAL_HEAD(1)),
+    VEC("REBALANCE without info", "past the end", 'F', 'C', 4, 19, 0, 0, 0, 15, REBAL_HEAD(1), 0,
+        0),
+    VEC("REBALANCE info 2 bytes, 1 there", "past the end", 'F', 'C', 4, 19, 0, 0, 0, 20,
+        REBAL_HEAD(2), 0, 0, 0, 0, 0, 2, '{'),
+    /* Recipient counts that do not match the items. */
+    VEC("REBALANCE count 2, 1 item, no info", "list count", 'F', 'C', 4, 19, 0, 0, 0, 19,
+        REBAL_HEAD(3), 0, 2, 0, 2, 'n', '2'),
+    VEC("REBALANCE count 1, no item", "list count", 'F', 'C', 4, 19, 0, 0, 0, 15, REBAL_HEAD(3), 0,
+        1),
+    VEC("REBALANCE count 1, item past body", "list count", 'F', 'C', 4, 19, 0, 0, 0, 18,
+        REBAL_HEAD(3), 0, 1, 0, 3, 'n'),
+    /* Too small a count leaves an item where info is read: its length
+     * prefix and text make a bytes32 length that runs past the body... */
+    VEC("REBALANCE count 1, 2 items", "past the end", 'F', 'C', 4, 19, 0, 0, 0, 27,
+        REBAL_HEAD(3), 0, 1, 0, 2, 'n', '2', 0, 2, 'n', '3', 0, 0, 0, 0),
+    /* ...or, for an empty item, an empty info and trailing bytes. */
+    VEC("REBALANCE count 0, 1 empty item", "trailing", 'F', 'C', 4, 19, 0, 0, 0, 21,
+        REBAL_HEAD(3), 0, 0, 0, 0, 0, 0, 0, 0),
+    /* Trailing bytes. */
+    VEC("NODE_LOAD trailing byte", "trailing", 'F', 'C', 4, 18, 0, 0, 0, 35, LOAD_BODY(0, 0), 0),
+    VEC("NODE_LOAD status 1 byte, 2 there", "trailing", 'F', 'C', 4, 18, 0, 0, 0, 36, Z8, Z8, Z8,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 1, '{', '}'),
+    VEC("REBALANCE trailing byte", "trailing", 'F', 'C', 4, 19, 0, 0, 0, 20, REBAL_HEAD(4), 0, 0,
+        0, 0, 0, 0, 0),
 };
 
 /* Golden frames with one byte changed. */
@@ -1077,7 +1450,39 @@ static const patch_t patches[] = {
     PATCH("magic", "magic", leave_v1, 0, 'f'),
     PATCH("version 0", "version", leave_v1, 2, 0),
     PATCH("type 0", "type", leave_v1, 3, 0),
-    PATCH("type 18", "type", leave_v1, 3, 18),
+    PATCH("type 20", "type", leave_v1, 3, 20),
+    PATCH("LEAVE as NODE_LOAD at version 1", "NODE_LOAD needs", leave_v1, 3, FC_T_NODE_LOAD),
+    PATCH("NODE_LOAD at version 3", "NODE_LOAD needs", node_load_v4, 2, 3),
+    PATCH("NODE_LOAD at version 1", "NODE_LOAD needs", node_load_v4, 2, 1),
+    PATCH("NODE_LOAD at version 0", "version", node_load_v4, 2, 0),
+    PATCH("NODE_LOAD agent 3", "NODE_LOAD agent", node_load_v4, 36, 3),
+    PATCH("NODE_LOAD agent 0x80", "NODE_LOAD agent", node_load_v4, 36, 0x80),
+    PATCH("NODE_LOAD flags 2", "NODE_LOAD flags", node_load_v4, 37, 2),
+    PATCH("NODE_LOAD flags 3", "NODE_LOAD flags", node_load_v4, 37, 3),
+    PATCH("NODE_LOAD flags 0x80", "NODE_LOAD flags", node_load_v4, 37, 0x80),
+    PATCH("NODE_LOAD status one too long", "past the end", node_load_v4, 41, 8),
+    PATCH("NODE_LOAD status one too short", "trailing", node_load_v4, 41, 6),
+    PATCH("NODE_LOAD status length 2^24 + 7", "past the end", node_load_v4, 38, 1),
+    PATCH("NODE_LOAD body one short", "past the end", node_load_v4, 7, 0x28),
+    PATCH("NODE_LOAD as REBALANCE", "REBALANCE op", node_load_v4, 3, FC_T_REBALANCE),
+    PATCH("REBALANCE at version 3", "REBALANCE needs", rebalance_v4, 2, 3),
+    PATCH("REBALANCE at version 2", "REBALANCE needs", rebalance_v4, 2, 2),
+    PATCH("REBALANCE op 0", "REBALANCE op", rebalance_v4, 8, 0),
+    PATCH("REBALANCE op 5", "REBALANCE op", rebalance_v4, 8, 5),
+    PATCH("REBALANCE op 0x83", "REBALANCE op", rebalance_v4, 8, 0x83),
+    /* A count one too many reads info's 0x0000 as an empty recipient, then
+     * 0x0008 '{' '"' as info's length; one too few reads the last
+     * recipient as info's length. */
+    PATCH("REBALANCE count 3 for 2", "past the end", rebalance_v4, 22, 3),
+    PATCH("REBALANCE count 1 for 2", "past the end", rebalance_v4, 22, 1),
+    PATCH("REBALANCE count 0 for 2", "past the end", rebalance_v4, 22, 0),
+    PATCH("REBALANCE count 258 for 2", "list count", rebalance_v4, 21, 1),
+    PATCH("REBALANCE recipient one too long", "list count", rebalance_v4, 24, 3),
+    PATCH("REBALANCE info one too long", "past the end", rebalance_v4, 34, 9),
+    PATCH("REBALANCE info one too short", "trailing", rebalance_v4, 34, 7),
+    PATCH("REBALANCE body one short", "past the end", rebalance_v4, 7, 0x22),
+    /* Read as NODE_LOAD, the agent byte is info's '"'. */
+    PATCH("REBALANCE as NODE_LOAD", "NODE_LOAD agent", rebalance_v4, 3, FC_T_NODE_LOAD),
 };
 
 /* Refused, naming the reason; and no prefix is anything but need-more or
@@ -1234,6 +1639,64 @@ static void test_encode_refuses_what_decode_refuses(void)
         if (!CHECK_EQ_INT(n, 0))
             printf("    %s %s\n", fc_type_name(cases[i].type), cases[i].name);
     }
+
+    /* The version 4 frames: valid ones only from version 4 on. */
+    for (uint8_t type = FC_T_NODE_LOAD; type <= FC_T_REBALANCE; type++) {
+        f = sample(type);
+        REQUIRE(fc_frame_encode(&f, 4, buf, sizeof buf) > 0);
+        for (uint8_t v = 0; v < 4; v++)
+            if (!CHECK_EQ_INT(fc_frame_encode(&f, v, buf, sizeof buf), 0))
+                printf("    %s at version %u\n", fc_type_name(type), v);
+    }
+    static const struct {
+        uint8_t type;
+        const char *name;
+    } v4[] = {
+        {FC_T_NODE_LOAD, "agent 3"},         {FC_T_NODE_LOAD, "agent 255"},
+        {FC_T_NODE_LOAD, "flags 2"},         {FC_T_NODE_LOAD, "flags 0x81"},
+        {FC_T_NODE_LOAD, "status NULL with length"},
+        {FC_T_REBALANCE, "op 0"},            {FC_T_REBALANCE, "op 5"},
+        {FC_T_REBALANCE, "count 3 for 2"},   {FC_T_REBALANCE, "count 1 for 2"},
+        {FC_T_REBALANCE, "count 0 for 2"},   {FC_T_REBALANCE, "recipient past the list"},
+        {FC_T_REBALANCE, "recipients NULL with length"},
+        {FC_T_REBALANCE, "info NULL with length"},
+    };
+    for (size_t i = 0; i < sizeof v4 / sizeof v4[0]; i++) {
+        f = sample(v4[i].type);
+        REQUIRE(fc_frame_encode(&f, 4, buf, sizeof buf) > 0);
+        switch (i) {
+        case 0: f.load.agent = 3; break;
+        case 1: f.load.agent = 255; break;
+        case 2: f.load.flags = 2; break;
+        case 3: f.load.flags = 0x81; break;
+        case 4: f.load.status = (fmq_bytes_t){NULL, 3}; break;
+        case 5: f.rebal.op = 0; break;
+        case 6: f.rebal.op = 5; break;
+        case 7: f.rebal.recipients.count = 3; break;
+        case 8: f.rebal.recipients.count = 1; break;
+        case 9: f.rebal.recipients.count = 0; break;
+        case 10: f.rebal.recipients.raw = B("\0\2n2\0\x0bnode-three"); break;
+        case 11: f.rebal.recipients.raw = (fmq_bytes_t){NULL, 4}; break;
+        case 12: f.rebal.info = (fmq_bytes_t){NULL, 2}; break;
+        }
+        size_t n4 = fc_frame_encode(&f, 4, buf, sizeof buf);
+        size_t n255 = fc_frame_encode(&f, 255, NULL, 0);
+        if (!CHECK_EQ_INT(n4, 0) || !CHECK_EQ_INT(n255, 0))
+            printf("    %s %s\n", fc_type_name(v4[i].type), v4[i].name);
+    }
+    /* The edges that are allowed. */
+    f = sample(FC_T_NODE_LOAD);
+    f.load.agent = FC_AGENT_REBALANCE;
+    f.load.flags = 0;
+    f.load.status = (fmq_bytes_t){NULL, 0};
+    CHECK(fc_frame_encode(&f, 4, buf, sizeof buf) > 0);
+    f = sample(FC_T_REBALANCE);
+    f.rebal.op = FC_REBAL_STOP;
+    f.rebal.recipients = (fc_list_t){0, {NULL, 0}};
+    f.rebal.info = (fmq_bytes_t){NULL, 0};
+    CHECK_EQ_INT(fc_frame_encode(&f, 4, buf, sizeof buf), 8 + 13 + 2 + 4);
+    f.rebal.op = FC_REBAL_PREPARE;
+    CHECK_EQ_INT(fc_frame_encode(&f, 4, buf, sizeof buf), 8 + 13 + 2 + 4);
 }
 
 /* ---- lists, names, header ---- */
@@ -1298,7 +1761,8 @@ static void test_type_names(void)
                                         "PING",      "PONG",      "MEMBERS",  "ROUTE_ADD",
                                         "ROUTE_DEL", "SYNC_END",  "PUBLISH",  "CLAIM",
                                         "RELEASE",   "SESSION",   "SESSION_ACK", "DELIVER",
-                                        "LEAVE",     "STUB_END",  "?"};
+                                        "LEAVE",     "STUB_END",  "NODE_LOAD",
+                                        "REBALANCE", "?"};
     for (unsigned t = 0; t < sizeof names / sizeof names[0]; t++)
         CHECK_EQ_STR(fc_type_name((uint8_t)t), names[t]);
     CHECK_EQ_STR(fc_type_name(255), "?");
@@ -1314,7 +1778,8 @@ static void test_body_len(void)
 CHECK_MAIN(T(test_hello), T(test_auth), T(test_error), T(test_ping), T(test_route_add),
            T(test_members), T(test_sync_end), T(test_publish_v1), T(test_publish_v2),
            T(test_claim_release), T(test_session), T(test_deliver), T(test_leave),
-           T(test_roundtrip_every_type), T(test_msg_id_dropped_at_v1), T(test_back_to_back),
+           T(test_node_load), T(test_rebalance), T(test_roundtrip_every_type),
+           T(test_frame_diff_new_types), T(test_msg_id_dropped_at_v1), T(test_back_to_back),
            T(test_max_body), T(test_header_refused_early), T(test_good_edges),
            T(test_refused_table), T(test_refused_patches), T(test_encode_refuses),
            T(test_encode_refuses_what_decode_refuses), T(test_list_put_next), T(test_type_names),

@@ -5,7 +5,9 @@
  * clients on in-memory transports. This is where the orderings that real
  * sockets make rare are forced: racing claims, a message that reaches the
  * old node after the session left, a target that vanishes mid-migration.
- * It also tests fc_cluster_migrate (the transfer without a client) directly.
+ * It also tests fc_cluster_migrate (the transfer without a client) directly,
+ * and protocol 4's load reports and rebalance orders (load.c), reading the
+ * frames each node receives off the in-memory links.
  */
 #include "broker/conn.h"
 #include "broker/log.h"
@@ -42,6 +44,22 @@ static int n_nodes;
 static end_t *ends[MAXE];
 static int n_ends;
 static uint64_t mono = 100000;
+/* Frames each node received, by type (counted as the links deliver them). */
+static unsigned rx[MAXN][FC_T_MAX_ + 1];
+
+static void count_frames(int node, const uint8_t *p, size_t n)
+{
+    size_t off = 0;
+    while (off < n) {
+        fc_frame_t f;
+        const char *why = NULL;
+        int64_t used = fc_frame_decode(p + off, n - off, UINT32_MAX, &f, &why);
+        if (used <= 0)
+            return; /* the node itself will say what is wrong */
+        rx[node][f.type]++;
+        off += (size_t)used;
+    }
+}
 
 /* ---- links ---- */
 
@@ -239,6 +257,7 @@ static void pump(void)
                 size_t n = e->in_len;
                 e->in = NULL;
                 e->in_len = e->in_cap = 0;
+                count_frames(e->node, buf, n);
                 fc_link_input(e->l, buf, n);
                 free(buf);
                 moved = true;
@@ -345,6 +364,7 @@ static void teardown(void)
         free(ends[i]);
     }
     n_ends = 0;
+    memset(rx, 0, sizeof rx);
 }
 
 static void mesh(int n)
@@ -774,8 +794,329 @@ static void test_connect_elsewhere_before_claim_arrives(void)
     teardown();
 }
 
+/* ---- protocol 4: load reports, rebalance orders, refused migrations ---- */
+
+static bool peer_is(int i, const char *peer, unsigned version)
+{
+    fc_peer_info_t info[8];
+    size_t n = fc_cluster_peers(nodes[i].cl, info, 8);
+    for (size_t k = 0; k < n && k < 8; k++)
+        if (strcmp(info[k].name, peer) == 0)
+            return info[k].up && info[k].version == version;
+    return false;
+}
+
+static void check_load_is(int node, const char *peer, const fc_node_load_t *want)
+{
+    fc_node_load_t got;
+    memset(&got, 0xA5, sizeof got);
+    if (!CHECK(fc_cluster_peer_load(nodes[node].cl, peer, &got))) {
+        printf("    no load from %s at n%d\n", peer, node + 1);
+        return;
+    }
+    CHECK_EQ_INT(got.connections, want->connections);
+    CHECK_EQ_INT(got.sessions, want->sessions);
+    CHECK_EQ_INT(got.offline_sessions, want->offline_sessions);
+    CHECK_EQ_INT(got.pending_connects, want->pending_connects);
+    CHECK_EQ_INT(got.connack_count, want->connack_count);
+    CHECK_EQ_INT(got.connack_mean_ms, want->connack_mean_ms);
+    CHECK_EQ_INT(got.connack_max_ms, want->connack_max_ms);
+    CHECK_EQ_INT(got.agent, want->agent);
+    CHECK_EQ_INT(got.available, want->available);
+    REQUIRE(got.status != NULL);
+    CHECK_EQ_STR(got.status, want->status ? want->status : "");
+}
+
+/* A REQUIRE that failed in an earlier test skipped its teardown. */
+static void clean_slate(void)
+{
+    if (n_nodes || n_ends || n_clients)
+        teardown();
+}
+
+static void test_node_load(void)
+{
+    clean_slate();
+    int a = node_add("secret", 4), b = node_add("secret", 4), old = node_add("secret", 3);
+    for (int r = 0; r < 20; r++)
+        tick(300);
+    REQUIRE(peer_is(a, "n2", 4) && peer_is(b, "n1", 4));
+    REQUIRE(peer_is(a, "n3", 3) && peer_is(old, "n1", 3) && peer_is(old, "n2", 3));
+    CHECK_EQ_STR(fc_cluster_self(nodes[a].cl), "n1");
+    CHECK_EQ_STR(fc_cluster_self(nodes[old].cl), "n3");
+    fc_node_load_t got;
+    /* Nothing published yet; unknown names. */
+    CHECK(!fc_cluster_peer_load(nodes[b].cl, "n1", &got));
+    CHECK(!fc_cluster_peer_load(nodes[b].cl, "n9", &got));
+    CHECK(!fc_cluster_peer_load(nodes[b].cl, "n2", &got)); /* itself: not a peer */
+
+    /* The status is copied: the caller's buffer may change at once. */
+    char status[64];
+    snprintf(status, sizeof status, "{\"evacuation\":{\"state\":\"running\"}}");
+    fc_node_load_t ld = {.connections = 1000,
+                         .sessions = 70000,
+                         .offline_sessions = 69000,
+                         .pending_connects = 3,
+                         .connack_count = 258,
+                         .connack_mean_ms = 12,
+                         .connack_max_ms = UINT32_MAX,
+                         .agent = FC_AGENT_EVACUATION,
+                         .available = false,
+                         .status = status};
+    fc_cluster_publish_load(nodes[a].cl, &ld);
+    fc_node_load_t want = ld;
+    want.status = "{\"evacuation\":{\"state\":\"running\"}}";
+    memset(status, 'x', sizeof status - 1);
+    pump();
+    CHECK_EQ_INT(rx[b][FC_T_NODE_LOAD], 1);
+    check_load_is(b, "n1", &want);
+    /* The protocol 3 node gets no NODE_LOAD (its link would fail) and so
+     * knows no load; nor does anyone know one of it. */
+    CHECK_EQ_INT(rx[old][FC_T_NODE_LOAD], 0);
+    CHECK(!fc_cluster_peer_load(nodes[old].cl, "n1", &got));
+    fc_node_load_t mine = {.connections = 1, .available = true, .status = "{}"};
+    fc_cluster_publish_load(nodes[old].cl, &mine);
+    pump();
+    CHECK_EQ_INT(rx[a][FC_T_NODE_LOAD] + rx[b][FC_T_NODE_LOAD], 1);
+    CHECK(!fc_cluster_peer_load(nodes[a].cl, "n3", &got));
+    CHECK(!fc_cluster_peer_load(nodes[b].cl, "n3", &got));
+    CHECK(peer_is(a, "n3", 3) && peer_is(b, "n3", 3)); /* every link still up */
+
+    /* B reports too; a newer report replaces the older one, a NULL status
+     * is "". */
+    fc_node_load_t lb = {.connections = 7, .sessions = 8, .offline_sessions = 1,
+                         .pending_connects = 0, .connack_count = 5, .connack_mean_ms = 2,
+                         .connack_max_ms = 9, .agent = FC_AGENT_NONE, .available = true,
+                         .status = NULL};
+    fc_cluster_publish_load(nodes[b].cl, &lb);
+    pump();
+    check_load_is(a, "n2", &lb);
+    fc_node_load_t ld2 = {.connections = 999, .sessions = 69999, .offline_sessions = 68999,
+                          .pending_connects = 1, .connack_count = 1, .connack_mean_ms = 40,
+                          .connack_max_ms = 41, .agent = FC_AGENT_REBALANCE, .available = false,
+                          .status = "{\"rebalance\":{\"state\":\"draining\"}}"};
+    fc_cluster_publish_load(nodes[a].cl, &ld2);
+    pump();
+    CHECK_EQ_INT(rx[b][FC_T_NODE_LOAD], 2);
+    check_load_is(b, "n1", &ld2);
+
+    /* A node that comes up later gets the last report of each, at once. */
+    int late = node_add("secret", 4);
+    for (int r = 0; r < 20; r++)
+        tick(300);
+    REQUIRE(peer_is(late, "n1", 4) && peer_is(late, "n2", 4) && peer_is(late, "n3", 3));
+    CHECK_EQ_INT(rx[late][FC_T_NODE_LOAD], 2);
+    check_load_is(late, "n1", &ld2);
+    check_load_is(late, "n2", &lb);
+    CHECK(!fc_cluster_peer_load(nodes[late].cl, "n3", &got));
+    CHECK(!fc_cluster_peer_load(nodes[a].cl, "n4", &got)); /* n4 has not reported */
+
+    /* A peer that goes down: its report goes with it. */
+    nodes[b].dead = true;
+    for (int r = 0; r < 25; r++)
+        tick(300);
+    CHECK(!peer_is(a, "n2", 4));
+    CHECK(!fc_cluster_peer_load(nodes[a].cl, "n2", &got));
+    check_load_is(late, "n1", &ld2);
+    teardown();
+}
+
+/* What the rebalance callback got, copied out of the borrowed frame. */
+typedef struct rebal_seen {
+    int calls;
+    char from[32];
+    fc_rebal_order_t o;
+    char names[64][32];
+    char info[256];
+} rebal_seen_t;
+
+static void on_rebal(void *ctx, const char *from, const fc_rebal_order_t *o)
+{
+    rebal_seen_t *seen = ctx;
+    seen->calls++;
+    snprintf(seen->from, sizeof seen->from, "%s", from);
+    seen->o = *o;
+    for (uint16_t i = 0; i < o->n_recipients && i < 64; i++) {
+        snprintf(seen->names[i], sizeof seen->names[i], "%.*s", (int)o->recipients[i].len,
+                 (const char *)o->recipients[i].ptr);
+        seen->o.recipients[i] = fmq_cstr(seen->names[i]);
+    }
+    snprintf(seen->info, sizeof seen->info, "%.*s", (int)o->info.len, (const char *)o->info.ptr);
+    seen->o.info = fmq_cstr(seen->info);
+}
+
+static void test_rebalance_order(void)
+{
+    clean_slate();
+    int a = node_add("secret", 4), b = node_add("secret", 4), old = node_add("secret", 3);
+    int c = node_add("secret", 4);
+    for (int r = 0; r < 20; r++)
+        tick(300);
+    REQUIRE(peer_is(a, "n2", 4) && peer_is(a, "n3", 3) && peer_is(a, "n4", 4));
+    rebal_seen_t seen_b = {0}, seen_old = {0}, seen_a = {0};
+    fc_cluster_on_rebalance(nodes[b].cl, on_rebal, &seen_b);
+    fc_cluster_on_rebalance(nodes[old].cl, on_rebal, &seen_old);
+    fc_cluster_on_rebalance(nodes[a].cl, on_rebal, &seen_a);
+
+    fc_rebal_order_t o = {.op = FC_REBAL_SESSIONS, .lease_ms = 30000, .conns = 17,
+                          .sessions = 500, .n_recipients = 3};
+    o.recipients[0] = fmq_cstr("n4");
+    o.recipients[1] = fmq_cstr("n1");
+    o.recipients[2] = fmq_cstr("");
+    o.info = fmq_cstr("{\"id\":\"rb-1\",\"step\":3}");
+    const char *why = NULL;
+    CHECK_EQ_INT(fc_cluster_send_rebalance(nodes[a].cl, "n2", &o, &why), 0);
+    pump();
+    CHECK_EQ_INT(rx[b][FC_T_REBALANCE], 1);
+    REQUIRE_EQ_INT(seen_b.calls, 1);
+    CHECK_EQ_STR(seen_b.from, "n1");
+    CHECK_EQ_INT(seen_b.o.op, FC_REBAL_SESSIONS);
+    CHECK_EQ_INT(seen_b.o.lease_ms, 30000);
+    CHECK_EQ_INT(seen_b.o.conns, 17);
+    CHECK_EQ_INT(seen_b.o.sessions, 500);
+    REQUIRE_EQ_INT(seen_b.o.n_recipients, 3);
+    CHECK_EQ_STR(seen_b.names[0], "n4");
+    CHECK_EQ_STR(seen_b.names[1], "n1");
+    CHECK_EQ_STR(seen_b.names[2], "");
+    CHECK_EQ_STR(seen_b.info, "{\"id\":\"rb-1\",\"step\":3}");
+    CHECK_EQ_INT(seen_a.calls + seen_old.calls, 0); /* to n2 only */
+
+    /* Every op, no recipients, no info; from another node. */
+    static const uint8_t ops[] = {FC_REBAL_PREPARE, FC_REBAL_CONNS, FC_REBAL_STOP};
+    for (size_t i = 0; i < sizeof ops; i++) {
+        fc_rebal_order_t p = {.op = ops[i], .lease_ms = 1000 * (uint32_t)(i + 1),
+                              .conns = (uint32_t)i};
+        CHECK_EQ_INT(fc_cluster_send_rebalance(nodes[c].cl, "n2", &p, &why), 0);
+        pump();
+        REQUIRE_EQ_INT(seen_b.calls, 2 + (int)i);
+        CHECK_EQ_STR(seen_b.from, "n4");
+        CHECK_EQ_INT(seen_b.o.op, ops[i]);
+        CHECK_EQ_INT(seen_b.o.lease_ms, 1000 * (i + 1));
+        CHECK_EQ_INT(seen_b.o.conns, i);
+        CHECK_EQ_INT(seen_b.o.sessions, 0);
+        CHECK_EQ_INT(seen_b.o.n_recipients, 0);
+        CHECK_EQ_STR(seen_b.info, "");
+    }
+
+    /* A protocol 3 node cannot take one: refused at the sender, with why. */
+    why = NULL;
+    CHECK_EQ_INT(fc_cluster_send_rebalance(nodes[a].cl, "n3", &o, &why), -1);
+    CHECK(why && strstr(why, "protocol"));
+    pump();
+    CHECK_EQ_INT(rx[old][FC_T_REBALANCE], 0);
+    CHECK_EQ_INT(seen_old.calls, 0);
+    CHECK(peer_is(a, "n3", 3)); /* the link stays up */
+    /* Nor an unknown node, or itself. */
+    why = NULL;
+    CHECK_EQ_INT(fc_cluster_send_rebalance(nodes[a].cl, "n9", &o, &why), -1);
+    CHECK(why && strstr(why, "no such node"));
+    why = NULL;
+    CHECK_EQ_INT(fc_cluster_send_rebalance(nodes[a].cl, "n1", &o, &why), -1);
+    CHECK(why != NULL);
+    CHECK_EQ_INT(seen_a.calls, 0);
+
+    /* An order the codec would refuse is not sent (nothing reaches n2). */
+    for (int bad = 0; bad < 2; bad++) {
+        fc_rebal_order_t q = o;
+        q.op = bad ? FC_REBAL_STOP + 1 : 0;
+        why = NULL;
+        CHECK_EQ_INT(fc_cluster_send_rebalance(nodes[a].cl, "n2", &q, &why), -1);
+        CHECK(why != NULL);
+        pump();
+        CHECK_EQ_INT(rx[b][FC_T_REBALANCE], 4);
+        CHECK(peer_is(a, "n2", 4));
+    }
+
+    /* A node without a callback takes the order and ignores it. */
+    CHECK_EQ_INT(fc_cluster_send_rebalance(nodes[b].cl, "n4", &o, &why), 0);
+    pump();
+    CHECK_EQ_INT(rx[c][FC_T_REBALANCE], 1);
+    CHECK(peer_is(c, "n2", 4));
+
+    /* A node that went down: refused once the cluster knows. */
+    nodes[b].dead = true;
+    for (int r = 0; r < 25; r++)
+        tick(300);
+    why = NULL;
+    CHECK_EQ_INT(fc_cluster_send_rebalance(nodes[a].cl, "n2", &o, &why), -1);
+    CHECK(why && strstr(why, "no such node"));
+    teardown();
+}
+
+/* A node whose broker is being emptied (its eviction agent is set) takes
+ * no migrated session: the source gets it back, whole and offline. */
+static void test_migrate_to_evacuating_node(void)
+{
+    static const uint8_t kinds[] = {FB_AGENT_EVACUATION, FB_AGENT_REBALANCE};
+    for (size_t k = 0; k < sizeof kinds; k++) {
+        clean_slate();
+        mesh(3);
+        offline_session(0, "e", "e/#");
+        cli_t *pub = client_on(2, "pub");
+        cli_publish(pub, "e/1", "m1", 1, 1, false);
+        pump();
+        REQUIRE(session_at(0, "e") != NULL);
+        CHECK_EQ_INT(session_at(0, "e")->q_len, 1);
+        fmq_bytes_t id = {(const uint8_t *)"e", 1};
+        const char *why = NULL;
+
+        nodes[1].b->agent.kind = kinds[k];
+        done_status = 99;
+        CHECK_EQ_INT(fc_cluster_migrate(nodes[0].cl, id, "n2", on_done, NULL, &why), 0);
+        pump();
+        CHECK_EQ_INT(rx[1][FC_T_SESSION], 1);
+        CHECK_EQ_INT(rx[0][FC_T_SESSION_ACK], 1);
+        CHECK_EQ_INT(done_status, -1);
+        fb_session_t *s = session_at(0, "e");
+        REQUIRE(s != NULL);
+        CHECK(s->conn == NULL); /* offline */
+        REQUIRE_EQ_INT(s->n_subs, 1);
+        CHECK_EQ_INT(s->q_len, 1);
+        CHECK(fb_map_get(nodes[1].b->sessions, "e", 1) == NULL);
+        CHECK_EQ_INT(fc_cluster_stats(nodes[1].cl)->sessions_received, 0);
+        for (int i = 0; i < 3; i++) {
+            const char *o = fc_cluster_owner(nodes[i].cl, id);
+            if (!CHECK(o && strcmp(o, "n1") == 0))
+                printf("    owner at n%d: %s\n", i + 1, o ? o : "(none)");
+        }
+        /* Still subscribed: a message published elsewhere reaches it. */
+        cli_publish(pub, "e/2", "m2", 1, 2, false);
+        pump();
+        CHECK_EQ_INT(session_at(0, "e")->q_len, 2);
+
+        /* The agent cleared: the same migration goes through. */
+        nodes[1].b->agent.kind = FB_AGENT_NONE;
+        done_status = 99;
+        CHECK_EQ_INT(fc_cluster_migrate(nodes[0].cl, id, "n2", on_done, NULL, &why), 0);
+        pump();
+        CHECK_EQ_INT(done_status, 0);
+        CHECK(session_at(0, "e") == NULL); /* a stub at most */
+        s = session_at(1, "e");
+        REQUIRE(s != NULL);
+        CHECK(s->conn == NULL);
+        CHECK_EQ_INT(s->n_subs, 1);
+        CHECK_EQ_INT(s->q_len, 2);
+        for (int i = 0; i < 3; i++) {
+            const char *o = fc_cluster_owner(nodes[i].cl, id);
+            CHECK(o && strcmp(o, "n2") == 0);
+        }
+        /* The client comes back on n2 and gets both messages. */
+        cli_t *e2 = cli_new(1);
+        cli_connect(e2, "e", false, 600);
+        pump();
+        fmq_packet_t p;
+        REQUIRE(cli_expect(e2, FMQ_CONNACK, &p));
+        CHECK_EQ_INT(p.connack.session_present, 1);
+        char got[64];
+        payloads(e2, got, sizeof got);
+        CHECK_EQ_STR(got, "m1 m2 ");
+        teardown();
+    }
+}
+
 CHECK_MAIN(T(test_mesh_and_routes), T(test_migrate_offline_session),
            T(test_migrate_target_vanishes), T(test_takeover_keeps_qos2_state),
            T(test_racing_connects), T(test_peer_death_drops_routes),
            T(test_old_protocol_and_wrong_secret), T(test_retained_everywhere),
-           T(test_order_kept_across_takeover), T(test_connect_elsewhere_before_claim_arrives))
+           T(test_order_kept_across_takeover), T(test_connect_elsewhere_before_claim_arrives),
+           T(test_node_load), T(test_rebalance_order), T(test_migrate_to_evacuating_node))

@@ -150,7 +150,7 @@ static void test_auto_steps(void)
 {
     fe_auto_t a;
     fe_auto_init(&a, 1000, 100);
-    CHECK_EQ_INT(a.rate, 100);  /* a tenth of the ceiling */
+    CHECK_EQ_INT(a.rate, 100); /* a tenth of the ceiling */
     CHECK_EQ_INT(a.floor, 10);
     /* receivers answer fast: +100 per second up to the ceiling */
     fe_auto_sample_t fast[2] = {{50, 5, 20, 0}, {60, 8, 30, 1}};

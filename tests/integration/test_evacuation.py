@@ -216,6 +216,38 @@ class Evacuation(fmqtest.ClusterTest):
         code, doc = api(self.node(3), "/api/v1/evacuation/start", "POST", {"migrate_to": ["n2"]})
         self.assertEqual(code, 400, doc)
 
+    def test_failed_transfers_are_retried_then_reported(self):
+        """A protocol-3 node sends no load reports, so it looks available;
+        while it evacuates itself it refuses every session sent to it. Each
+        transfer is tried 3 times, then reported; the evacuation ends."""
+        admin_port = fmqtest.free_port()
+        n4 = self.cluster.start_extra("n4", "--admin-listen", "%s:%d" % (HOST, admin_port),
+                                      protocol_max=3)
+        n4.admin_port = admin_port
+        code, doc = api(n4, "/api/v1/evacuation/start", "POST", {"wait_health_check": 120})
+        self.assertEqual(code, 200, doc)
+        ids = ["f%d" % i for i in range(3)]
+        for cid in ids:
+            self.persistent(1, cid).close()
+        t0 = time.monotonic()
+        self.start_evac(1, wait_health_check=0, wait_takeover=0, migrate_to=["n4"])
+        st = self.wait_state(1, "prohibiting", timeout=WAIT * 4)
+        took = time.monotonic() - t0
+        self.assertEqual((st["stats"]["sessions_failed"], st["stats"]["sessions_migrated"]), (3, 0))
+        self.assertEqual(sorted(st["failed_sessions"]), ids)
+        self.assertEqual(st["stats"]["current_sessions"], 3, "they stay here")
+        self.assertGreaterEqual(took, 2.0, "3 attempts, 1 s apart")
+        self.assertEqual(len(self.node(1).logged("transfers failed")), 3)
+        self.assertEqual(len(n4.logged("refused: this node is being evacuated")), 9)
+        # Once n4 takes sessions again, a new evacuation moves them.
+        self.assertEqual(api(n4, "/api/v1/evacuation/stop", "POST")[0], 200)
+        self.assertEqual(api(self.node(1), "/api/v1/evacuation/stop", "POST")[0], 200)
+        self.start_evac(1, wait_health_check=0, wait_takeover=0, migrate_to=["n4"])
+        st = self.wait_state(1, "prohibiting")
+        self.assertEqual((st["stats"]["sessions_migrated"], st["stats"]["sessions_failed"]), (3, 0))
+        code, doc = api(n4, "/api/v1/clients?limit=100")
+        self.assertEqual(sorted(c["client_id"] for c in doc["data"]), ids)
+
     def test_stop_mid_evacuation(self):
         clients = [self.persistent(1, "s%d" % i) for i in range(40)]
         self.start_evac(1, wait_health_check=0, wait_takeover=60, conn_evict_rate=10)
