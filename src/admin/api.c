@@ -166,71 +166,52 @@ static enum MHD_Result one_client(fa_admin_t *a, struct MHD_Connection *c, const
                                "session_discarded", drop));
 }
 
-/* Answers a start/stop: the status after it, or the error. */
-static enum MHD_Result op_result(struct MHD_Connection *c, int code, const char *err,
-                                 json_t *status)
+/* An operation with a status, a start that takes a body and a stop:
+ * evacuation and rebalance answer the same way. */
+typedef struct operation {
+    json_t *(*status)(const fe_node_t *n);
+    int (*start)(fe_node_t *n, const char *body, size_t len, char *err, size_t errlen);
+    int (*stop)(fe_node_t *n, char *err, size_t errlen);
+} operation_t;
+
+static int evac_start(fe_node_t *n, const char *body, size_t len, char *err, size_t errlen)
 {
-    if (code) {
-        json_decref(status);
+    fe_evac_opts_t o;
+    if (fe_evac_opts_parse(body, len, &o, err, errlen) != 0)
+        return 400;
+    return fe_evac_start(n, &o, err, errlen);
+}
+
+static int rebal_start(fe_node_t *n, const char *body, size_t len, char *err, size_t errlen)
+{
+    fe_rebal_opts_t o;
+    if (fe_rebal_opts_parse(body, len, &o, err, errlen) != 0)
+        return 400;
+    return fe_rebal_start(n, &o, err, errlen);
+}
+
+static const operation_t evacuation_op = {fe_evac_status, evac_start, fe_evac_stop};
+static const operation_t rebalance_op = {fe_rebal_status, rebal_start, fe_rebal_stop};
+
+/* GET <base>, POST <base>/start, POST <base>/stop: `what` is the rest of
+ * the path after <base>. */
+static enum MHD_Result operation(fa_admin_t *a, struct MHD_Connection *c, const operation_t *op,
+                                 const char *method, const char *what, const char *body, size_t len)
+{
+    char err[512];
+    if (!*what)
+        return strcmp(method, "GET") == 0 ? send_json(c, 200, op->status(a->evac))
+                                          : fa__error(c, 405, "use GET");
+    bool start = strcmp(what, "/start") == 0;
+    if (!start && strcmp(what, "/stop") != 0)
+        return fa__error(c, 404, "no such endpoint");
+    if (strcmp(method, "POST") != 0)
+        return fa__error(c, 405, "use POST");
+    int code =
+        start ? op->start(a->evac, body, len, err, sizeof err) : op->stop(a->evac, err, sizeof err);
+    if (code)
         return fa__error(c, (unsigned)code, err);
-    }
-    return send_json(c, 200, status);
-}
-
-static enum MHD_Result evacuation(fa_admin_t *a, struct MHD_Connection *c, const char *method,
-                                  const char *what, const char *body, size_t len)
-{
-    char err[512];
-    bool post = strcmp(method, "POST") == 0;
-    if (!*what) {
-        if (strcmp(method, "GET") != 0)
-            return fa__error(c, 405, "use GET");
-        return send_json(c, 200, fe_evac_status(a->evac));
-    }
-    if (strcmp(what, "/start") == 0) {
-        if (!post)
-            return fa__error(c, 405, "use POST");
-        fe_evac_opts_t o;
-        if (fe_evac_opts_parse(body, len, &o, err, sizeof err) != 0)
-            return fa__error(c, 400, err);
-        int code = fe_evac_start(a->evac, &o, err, sizeof err);
-        return op_result(c, code, err, code ? NULL : fe_evac_status(a->evac));
-    }
-    if (strcmp(what, "/stop") == 0) {
-        if (!post)
-            return fa__error(c, 405, "use POST");
-        int code = fe_evac_stop(a->evac, err, sizeof err);
-        return op_result(c, code, err, code ? NULL : fe_evac_status(a->evac));
-    }
-    return fa__error(c, 404, "no such endpoint");
-}
-
-static enum MHD_Result rebalance(fa_admin_t *a, struct MHD_Connection *c, const char *method,
-                                 const char *what, const char *body, size_t len)
-{
-    char err[512];
-    bool post = strcmp(method, "POST") == 0;
-    if (!*what) {
-        if (strcmp(method, "GET") != 0)
-            return fa__error(c, 405, "use GET");
-        return send_json(c, 200, fe_rebal_status(a->evac));
-    }
-    if (strcmp(what, "/start") == 0) {
-        if (!post)
-            return fa__error(c, 405, "use POST");
-        fe_rebal_opts_t o;
-        if (fe_rebal_opts_parse(body, len, &o, err, sizeof err) != 0)
-            return fa__error(c, 400, err);
-        int code = fe_rebal_start(a->evac, &o, err, sizeof err);
-        return op_result(c, code, err, code ? NULL : fe_rebal_status(a->evac));
-    }
-    if (strcmp(what, "/stop") == 0) {
-        if (!post)
-            return fa__error(c, 405, "use POST");
-        int code = fe_rebal_stop(a->evac, err, sizeof err);
-        return op_result(c, code, err, code ? NULL : fe_rebal_status(a->evac));
-    }
-    return fa__error(c, 404, "no such endpoint");
+    return send_json(c, 200, op->status(a->evac));
 }
 
 enum MHD_Result fa__api(fa_admin_t *a, struct MHD_Connection *c, const char *method,
@@ -256,9 +237,9 @@ enum MHD_Result fa__api(fa_admin_t *a, struct MHD_Connection *c, const char *met
     if ((is_evac || is_rebal || is_global) && !a->evac)
         return fa__error(c, 503, "evacuation and rebalance are not running in this process");
     if (is_evac)
-        return evacuation(a, c, method, url + sizeof evac - 1, body, body_len);
+        return operation(a, c, &evacuation_op, method, url + sizeof evac - 1, body, body_len);
     if (is_rebal)
-        return rebalance(a, c, method, url + sizeof rebal - 1, body, body_len);
+        return operation(a, c, &rebalance_op, method, url + sizeof rebal - 1, body, body_len);
     if (is_global)
         return get ? send_json(c, 200, fe_global_status(a->evac)) : fa__error(c, 405, "use GET");
     return fa__error(c, 404, "no such endpoint");

@@ -380,6 +380,39 @@ static int rebal_field(fe_rebal_opts_t *o, const char *k, const json_t *v, perr_
     return 0;
 }
 
+/* Loads the body and hands every field of the object to field(). */
+static int parse_fields(const char *body, size_t len, void *t,
+                        int (*field)(void *t, const char *k, json_t *v, perr_t *e), perr_t *e)
+{
+    json_t *root;
+    if (load(body, len, &root, e) != 0)
+        return -1;
+    int rc = 0;
+    if (root) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(root, k, v)
+        {
+            if (field(t, k, v, e) != 0) {
+                rc = -1;
+                break;
+            }
+        }
+        json_decref(root);
+    }
+    return rc;
+}
+
+static int evac_field_v(void *t, const char *k, json_t *v, perr_t *e)
+{
+    return evac_field(t, k, v, e);
+}
+
+static int rebal_field_v(void *t, const char *k, json_t *v, perr_t *e)
+{
+    return rebal_field(t, k, v, e);
+}
+
 /* The output is written only on success: a parse that fails leaves *o as
  * it was (callers must still not act on it: it is not what was asked). */
 int fe_evac_opts_parse(const char *body, size_t len, fe_evac_opts_t *o, char *err, size_t errlen)
@@ -387,25 +420,10 @@ int fe_evac_opts_parse(const char *body, size_t len, fe_evac_opts_t *o, char *er
     perr_t e = {err, errlen};
     fe_evac_opts_t t;
     fe_evac_opts_default(&t);
-    json_t *root;
-    if (load(body, len, &root, &e) != 0)
+    if (parse_fields(body, len, &t, evac_field_v, &e) != 0)
         return -1;
-    int rc = 0;
-    if (root) {
-        const char *k;
-        json_t *v;
-        json_object_foreach(root, k, v)
-        {
-            if (evac_field(&t, k, v, &e) != 0) {
-                rc = -1;
-                break;
-            }
-        }
-        json_decref(root);
-    }
-    if (rc == 0)
-        memcpy(o, &t, sizeof t);
-    return rc;
+    memcpy(o, &t, sizeof t);
+    return 0;
 }
 
 int fe_rebal_opts_parse(const char *body, size_t len, fe_rebal_opts_t *o, char *err, size_t errlen)
@@ -413,25 +431,10 @@ int fe_rebal_opts_parse(const char *body, size_t len, fe_rebal_opts_t *o, char *
     perr_t e = {err, errlen};
     fe_rebal_opts_t t;
     fe_rebal_opts_default(&t);
-    json_t *root;
-    if (load(body, len, &root, &e) != 0)
+    if (parse_fields(body, len, &t, rebal_field_v, &e) != 0)
         return -1;
-    int rc = 0;
-    if (root) {
-        const char *k;
-        json_t *v;
-        json_object_foreach(root, k, v)
-        {
-            if (rebal_field(&t, k, v, &e) != 0) {
-                rc = -1;
-                break;
-            }
-        }
-        json_decref(root);
-    }
-    if (rc == 0)
-        memcpy(o, &t, sizeof t);
-    return rc;
+    memcpy(o, &t, sizeof t);
+    return 0;
 }
 
 /* ---- writing ---- */
