@@ -312,6 +312,22 @@ static int load(const char *body, size_t len, json_t **root, perr_t *e)
     return 0;
 }
 
+/* The fields both bodies have (besides conn_evict_rate, which differs). */
+static bool is_common(const char *k)
+{
+    return strcmp(k, "sess_evict_rate") == 0 || strcmp(k, "wait_takeover") == 0 ||
+           strcmp(k, "wait_health_check") == 0;
+}
+
+static int common_field(const char *k, const json_t *v, uint32_t *sess_rate,
+                        uint32_t *wait_takeover_ms, uint32_t *wait_health_ms, perr_t *e)
+{
+    if (strcmp(k, "sess_evict_rate") == 0)
+        return get_uint(v, 1, FE_RATE_MAX, sess_rate) ? 0 : bad_rate(e, k);
+    uint32_t *ms = strcmp(k, "wait_takeover") == 0 ? wait_takeover_ms : wait_health_ms;
+    return get_duration(v, ms) ? 0 : bad_duration(e, k);
+}
+
 static int evac_field(fe_evac_opts_t *o, const char *k, const json_t *v, perr_t *e)
 {
     if (strcmp(k, "conn_evict_rate") == 0) {
@@ -325,15 +341,9 @@ static int evac_field(fe_evac_opts_t *o, const char *k, const json_t *v, perr_t 
     } else if (strcmp(k, "conn_evict_rate_max") == 0) {
         if (!get_uint(v, 1, FE_RATE_MAX, &o->conn_evict_rate_max))
             return bad_rate(e, k);
-    } else if (strcmp(k, "sess_evict_rate") == 0) {
-        if (!get_uint(v, 1, FE_RATE_MAX, &o->sess_evict_rate))
-            return bad_rate(e, k);
-    } else if (strcmp(k, "wait_takeover") == 0) {
-        if (!get_duration(v, &o->wait_takeover_ms))
-            return bad_duration(e, k);
-    } else if (strcmp(k, "wait_health_check") == 0) {
-        if (!get_duration(v, &o->wait_health_check_ms))
-            return bad_duration(e, k);
+    } else if (is_common(k)) {
+        return common_field(k, v, &o->sess_evict_rate, &o->wait_takeover_ms,
+                            &o->wait_health_check_ms, e);
     } else if (strcmp(k, "redirect_to") == 0) {
         if (!get_ref(v, o->redirect_to))
             return fail(e,
@@ -355,15 +365,9 @@ static int rebal_field(fe_rebal_opts_t *o, const char *k, const json_t *v, perr_
     } else if (strcmp(k, "conn_evict_rate") == 0) {
         if (!get_uint(v, 1, FE_RATE_MAX, &o->conn_evict_rate))
             return bad_rate(e, k);
-    } else if (strcmp(k, "sess_evict_rate") == 0) {
-        if (!get_uint(v, 1, FE_RATE_MAX, &o->sess_evict_rate))
-            return bad_rate(e, k);
-    } else if (strcmp(k, "wait_takeover") == 0) {
-        if (!get_duration(v, &o->wait_takeover_ms))
-            return bad_duration(e, k);
-    } else if (strcmp(k, "wait_health_check") == 0) {
-        if (!get_duration(v, &o->wait_health_check_ms))
-            return bad_duration(e, k);
+    } else if (is_common(k)) {
+        return common_field(k, v, &o->sess_evict_rate, &o->wait_takeover_ms,
+                            &o->wait_health_check_ms, e);
     } else if (strcmp(k, "abs_conn_threshold") == 0 || strcmp(k, "abs_sess_threshold") == 0) {
         bool conn = strcmp(k, "abs_conn_threshold") == 0;
         uint32_t *dst = conn ? &o->abs_conn_threshold : &o->abs_sess_threshold;
