@@ -249,7 +249,7 @@ static int apply_option(ctl_opts_t *o, const char *name, const char *v, char *er
         return set_field(o, field, json_string(v), err, errlen);
     }
     if (strcmp(name, "migrate-to") == 0 || strcmp(name, "nodes") == 0) {
-        json_t *arr;
+        json_t *arr = NULL;
         if (node_list(name, v, &arr, err, errlen) != 0)
             return -1;
         return set_field(o, field, arr, err, errlen);
