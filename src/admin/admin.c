@@ -57,6 +57,14 @@ static void metric(sbuf_t *s, const char *name, const char *type, const char *he
     put(s, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, v);
 }
 
+/* A counter family with one series per QoS. */
+static void per_qos(sbuf_t *s, const char *name, const char *help, const uint64_t v[3])
+{
+    put(s, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+    for (int q = 0; q < 3; q++)
+        put(s, "%s{qos=\"%d\"} %llu\n", name, q, (unsigned long long)v[q]);
+}
+
 char *fa_metrics_text(const fb_broker_t *b, const fc_cluster_t *cl, const fe_node_t *evac,
                       size_t *len)
 {
@@ -78,22 +86,14 @@ char *fa_metrics_text(const fb_broker_t *b, const fc_cluster_t *cl, const fe_nod
            st->conns_closed);
     metric(&s, "ferrymq_connections_refused_total", "counter",
            "Connections closed on accept, far past max_connections.", st->conns_refused);
-    put(&s, "# HELP ferrymq_messages_received_total PUBLISH packets received from clients, "
-            "by QoS.\n# TYPE ferrymq_messages_received_total counter\n");
-    for (int q = 0; q < 3; q++)
-        put(&s, "ferrymq_messages_received_total{qos=\"%d\"} %llu\n", q,
-            (unsigned long long)st->msgs_in[q]);
-    put(&s, "# HELP ferrymq_messages_sent_total PUBLISH packets sent to clients, by QoS.\n"
-            "# TYPE ferrymq_messages_sent_total counter\n");
-    for (int q = 0; q < 3; q++)
-        put(&s, "ferrymq_messages_sent_total{qos=\"%d\"} %llu\n", q,
-            (unsigned long long)st->msgs_out[q]);
-    put(&s, "# HELP ferrymq_messages_dropped_total Deliveries dropped, by the QoS they had: "
-            "queue limit, expiry, a client that does not read, a packet over its maximum.\n"
-            "# TYPE ferrymq_messages_dropped_total counter\n");
-    for (int q = 0; q < 3; q++)
-        put(&s, "ferrymq_messages_dropped_total{qos=\"%d\"} %llu\n", q,
-            (unsigned long long)st->msgs_dropped[q]);
+    per_qos(&s, "ferrymq_messages_received_total", "PUBLISH packets received from clients, by QoS.",
+            st->msgs_in);
+    per_qos(&s, "ferrymq_messages_sent_total", "PUBLISH packets sent to clients, by QoS.",
+            st->msgs_out);
+    per_qos(&s, "ferrymq_messages_dropped_total",
+            "Deliveries dropped, by the QoS they had: queue limit, expiry, a client that does "
+            "not read, a packet over its maximum.",
+            st->msgs_dropped);
     metric(&s, "ferrymq_bytes_received_total", "counter", "Bytes read from clients.", st->bytes_in);
     metric(&s, "ferrymq_bytes_sent_total", "counter", "Bytes queued to clients.", st->bytes_out);
     metric(&s, "ferrymq_takeovers_total", "counter",

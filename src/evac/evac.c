@@ -73,6 +73,18 @@ void fe__count_sessions(const fb_broker_t *b, uint32_t *total, uint32_t *offline
     *offline = off;
 }
 
+bool fe__peer_info(const fe_node_t *n, const char *name, fc_peer_info_t *out)
+{
+    fc_peer_info_t info[FE_MAX_NODES];
+    size_t np = n->cl ? fc_cluster_peers(n->cl, info, FE_MAX_NODES) : 0;
+    for (size_t i = 0; i < np && i < FE_MAX_NODES; i++)
+        if (strcmp(info[i].name, name) == 0) {
+            *out = info[i];
+            return info[i].up;
+        }
+    return false;
+}
+
 bool fe__peer_available(const fe_node_t *n, const char *name)
 {
     if (!n->cl)
@@ -82,12 +94,8 @@ bool fe__peer_available(const fe_node_t *n, const char *name)
         return ld.available;
     /* Up without a load report: a node speaking protocol 3 (it takes
      * migrated sessions, but cannot say whether it is being evacuated). */
-    fc_peer_info_t info[FE_MAX_NODES];
-    size_t np = fc_cluster_peers(n->cl, info, FE_MAX_NODES);
-    for (size_t i = 0; i < np && i < FE_MAX_NODES; i++)
-        if (strcmp(info[i].name, name) == 0)
-            return info[i].up && info[i].version < 4;
-    return false;
+    fc_peer_info_t info;
+    return fe__peer_info(n, name, &info) && info.version < 4;
 }
 
 /* ---- session moves ---- */

@@ -121,6 +121,8 @@ struct fe_node {
 /* evac.c */
 void fe__set_agent(fe_node_t *n, uint8_t kind, bool block, const char *ref);
 void fe__count_sessions(const fb_broker_t *b, uint32_t *total, uint32_t *offline);
+/* The link to peer `name` is up (its info in *out). */
+bool fe__peer_info(const fe_node_t *n, const char *name, fc_peer_info_t *out);
 bool fe__peer_available(const fe_node_t *n, const char *name);
 /* Starts up to `k` session moves to targets (round-robin); returns how many. */
 uint32_t fe__migrate_some(fe_node_t *n, uint8_t owner, fe_targets_t *t, uint32_t k);

@@ -443,17 +443,6 @@ void fe__on_order(void *ctx, const char *from, const fc_rebal_order_t *o)
     }
 }
 
-/* The link to `name` is up (whether or not it reported a load yet). */
-static bool peer_up(const fe_node_t *n, const char *name)
-{
-    fc_peer_info_t info[FE_MAX_NODES];
-    size_t np = n->cl ? fc_cluster_peers(n->cl, info, FE_MAX_NODES) : 0;
-    for (size_t i = 0; i < np && i < FE_MAX_NODES; i++)
-        if (strcmp(info[i].name, name) == 0)
-            return info[i].up;
-    return false;
-}
-
 void fe__donor_tick(fe_node_t *n, uint64_t now_us)
 {
     if (!n->dn.on)
@@ -463,7 +452,8 @@ void fe__donor_tick(fe_node_t *n, uint64_t now_us)
         fe__donor_clear(n, "no order from the coordinator within the lease");
         return;
     }
-    if (!self_coord && !peer_up(n, n->dn.coordinator)) {
+    fc_peer_info_t coord;
+    if (!self_coord && !fe__peer_info(n, n->dn.coordinator, &coord)) {
         fe__donor_clear(n, "the coordinator left the cluster");
         return;
     }
