@@ -58,10 +58,9 @@ static void check_bounds(const fo_spec_t *s)
                     s->config[i].key);
     }
     require(s->concurrency >= 1 && s->concurrency <= s->replicas, "concurrency", NULL);
-    require(s->phase_timeout_s >= 1 && s->phase_timeout_s <= FO_SECONDS_MAX, "phase timeout",
+    require(s->phase_timeout_s >= 1 && s->phase_timeout_s <= FO_SECONDS_MAX, "phase timeout", NULL);
+    require(s->initial_delay_s <= FO_SECONDS_MAX && s->wait_takeover_s <= FO_SECONDS_MAX, "delays",
             NULL);
-    require(s->initial_delay_s <= FO_SECONDS_MAX && s->wait_takeover_s <= FO_SECONDS_MAX,
-            "delays", NULL);
     require(s->conn_evict_auto ? s->conn_evict_rate == 0
                                : s->conn_evict_rate >= 1 && s->conn_evict_rate <= FO_RATE_MAX,
             "connEvictRate", NULL);

@@ -26,7 +26,8 @@ typedef struct ctx {
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif
-static int fail(ctx_t *c, const char *fmt, ...)
+static int
+fail(ctx_t *c, const char *fmt, ...)
 {
     if (c->err != NULL && c->errlen > 0) {
         va_list ap;
@@ -215,8 +216,8 @@ static int load_tree(ctx_t *c, const char *text, size_t len, ynode_t **root)
             break;
         case YAML_DOCUMENT_START_EVENT:
             if (++documents > 1) {
-                fail(c, "document: expected one YAML document, found a second (%s:%zu:%zu)",
-                     c->src, ev.start_mark.line + 1, ev.start_mark.column + 1);
+                fail(c, "document: expected one YAML document, found a second (%s:%zu:%zu)", c->src,
+                     ev.start_mark.line + 1, ev.start_mark.column + 1);
                 ok = false;
             }
             break;
@@ -463,7 +464,7 @@ static bool key_ok(const ynode_t *n)
 
 /* Settings the operator sets itself, per node: a spec may not override them. */
 static const char *const reserved[] = {
-    "listen",       "node_name",    "data_dir",          "admin_listen", "cluster_listen",
+    "listen",       "node_name",     "data_dir",          "admin_listen", "cluster_listen",
     "cluster_name", "cluster_seeds", "cluster_advertise", "cluster_dns",
 };
 
@@ -507,8 +508,10 @@ static int parse_config(ctx_t *c, const ynode_t *map, fo_spec_t *s)
                             p, c->src, key->line, key->col);
         if (!is_text(val) || val->len > FO_SPEC_MAX_VALUE || !printable(val)) {
             char rule[96];
-            snprintf(rule, sizeof rule, "expected a single value of at most %u printable ASCII "
-                     "characters", FO_SPEC_MAX_VALUE);
+            snprintf(rule, sizeof rule,
+                     "expected a single value of at most %u printable ASCII "
+                     "characters",
+                     FO_SPEC_MAX_VALUE);
             return bad(c, p, val, rule);
         }
         s->n_config = k + 1; /* calloc'd: fo_spec_free copes with a half-filled entry */
@@ -525,8 +528,8 @@ static int parse_evacuation(ctx_t *c, const ynode_t *map, fo_spec_t *s)
     const ynode_t *v[3];
     if (fields(c, path, map, names, 3, v) != 0)
         return -1;
-    if (get_uint(c, "spec.blueGreenUpdate.evacuationStrategy.waitTakeover", v[0], 0,
-                 FO_SECONDS_MAX, &s->wait_takeover_s) != 0)
+    if (get_uint(c, "spec.blueGreenUpdate.evacuationStrategy.waitTakeover", v[0], 0, FO_SECONDS_MAX,
+                 &s->wait_takeover_s) != 0)
         return -1;
     if (v[1] != NULL) {
         if (is(v[1], "auto")) {
@@ -545,8 +548,7 @@ static int parse_evacuation(ctx_t *c, const ynode_t *map, fo_spec_t *s)
 
 static int parse_blue_green(ctx_t *c, const ynode_t *map, fo_spec_t *s, const ynode_t **conc)
 {
-    static const char *const names[] = {"initialDelaySeconds", "evacuationStrategy",
-                                        "concurrency"};
+    static const char *const names[] = {"initialDelaySeconds", "evacuationStrategy", "concurrency"};
     const ynode_t *v[3];
     if (fields(c, "spec.blueGreenUpdate", map, names, 3, v) != 0)
         return -1;
@@ -564,9 +566,14 @@ enum { S_REPLICAS, S_IMAGE, S_BINARY, S_CONFIG, S_STRATEGY, S_BG, S_TIMEOUT, S_L
 
 static int parse_spec(ctx_t *c, const ynode_t *map, fo_spec_t *s)
 {
-    static const char *const names[S_COUNT] = {
-        "replicas",       "image",           "binary",              "config",
-        "updateStrategy", "blueGreenUpdate", "phaseTimeoutSeconds", "loadBalancer"};
+    static const char *const names[S_COUNT] = {"replicas",
+                                               "image",
+                                               "binary",
+                                               "config",
+                                               "updateStrategy",
+                                               "blueGreenUpdate",
+                                               "phaseTimeoutSeconds",
+                                               "loadBalancer"};
     const ynode_t *v[S_COUNT];
     if (fields(c, "spec", map, names, S_COUNT, v) != 0)
         return -1;
@@ -793,13 +800,12 @@ static bool str_eq(const char *a, const char *b)
 
 bool fo_spec_equal(const fo_spec_t *a, const fo_spec_t *b)
 {
-    if (!str_eq(a->name, b->name) || !str_eq(a->image, b->image) ||
-        !str_eq(a->binary, b->binary) || a->replicas != b->replicas ||
-        a->n_config != b->n_config || a->strategy != b->strategy || a->lb != b->lb ||
-        a->phase_timeout_s != b->phase_timeout_s || a->initial_delay_s != b->initial_delay_s ||
-        a->concurrency != b->concurrency || a->wait_takeover_s != b->wait_takeover_s ||
-        a->conn_evict_auto != b->conn_evict_auto || a->conn_evict_rate != b->conn_evict_rate ||
-        a->sess_evict_rate != b->sess_evict_rate)
+    if (!str_eq(a->name, b->name) || !str_eq(a->image, b->image) || !str_eq(a->binary, b->binary) ||
+        a->replicas != b->replicas || a->n_config != b->n_config || a->strategy != b->strategy ||
+        a->lb != b->lb || a->phase_timeout_s != b->phase_timeout_s ||
+        a->initial_delay_s != b->initial_delay_s || a->concurrency != b->concurrency ||
+        a->wait_takeover_s != b->wait_takeover_s || a->conn_evict_auto != b->conn_evict_auto ||
+        a->conn_evict_rate != b->conn_evict_rate || a->sess_evict_rate != b->sess_evict_rate)
         return false;
     for (size_t i = 0; i < a->n_config; i++)
         if (!str_eq(a->config[i].key, b->config[i].key) ||
@@ -827,9 +833,8 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 static uint64_t fnv_field(uint64_t h, char tag, const char *s)
 {
     size_t n = strlen(s);
-    unsigned char head[5] = {(unsigned char)tag, (unsigned char)(n >> 24),
-                             (unsigned char)(n >> 16), (unsigned char)(n >> 8),
-                             (unsigned char)n};
+    unsigned char head[5] = {(unsigned char)tag, (unsigned char)(n >> 24), (unsigned char)(n >> 16),
+                             (unsigned char)(n >> 8), (unsigned char)n};
     return fnv(fnv(h, head, sizeof head), s, n);
 }
 

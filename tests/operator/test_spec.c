@@ -214,8 +214,8 @@ static void test_integer_bounds(void)
     const char *bad_rates[] = {"0", "1000001", "Auto", "-1", "1.5", "\"200\""};
     for (size_t i = 0; i < sizeof bad_rates / sizeof bad_rates[0]; i++) {
         char extra[256];
-        snprintf(extra, sizeof extra, "  blueGreenUpdate: {evacuationStrategy: {connEvictRate: %s}}\n",
-                 bad_rates[i]);
+        snprintf(extra, sizeof extra,
+                 "  blueGreenUpdate: {evacuationStrategy: {connEvictRate: %s}}\n", bad_rates[i]);
         REFUSED(doc(extra), "spec.blueGreenUpdate.evacuationStrategy.connEvictRate: expected an "
                             "integer 1..1000000 or \"auto\"");
     }
@@ -232,8 +232,8 @@ static void test_integer_bounds(void)
 static void test_integer_syntax(void)
 {
     /* Only plain decimal: no quotes, signs, leading zeros, exponents or hex. */
-    const char *bad_ints[] = {"\"3\"", "'3'", "+3", "03", "0x3", "3.0", "3e0", "-0", "", "~",
-                              "[3]", "{a: 3}", "99999999999", "4294967299"};
+    const char *bad_ints[] = {"\"3\"", "'3'", "+3", "03",  "0x3",    "3.0",         "3e0",
+                              "-0",    "",    "~",  "[3]", "{a: 3}", "99999999999", "4294967299"};
     for (size_t i = 0; i < sizeof bad_ints / sizeof bad_ints[0]; i++) {
         char text[256];
         snprintf(text, sizeof text, HEAD "spec:\n  image: a\n  replicas: %s\n", bad_ints[i]);
@@ -310,7 +310,8 @@ static void test_enums_and_header(void)
     REFUSED("kind: FerryCluster\nmetadata: {name: a}\nspec: {replicas: 1, image: a}\n",
             "apiVersion: required");
     REFUSED("apiVersion: ferrymq.io/v1alpha1\nmetadata: {name: a}\n", "kind: required");
-    REFUSED("apiVersion: ferrymq.io/v1alpha1\nkind: FerryCluster\nspec: {}\n", "metadata: required");
+    REFUSED("apiVersion: ferrymq.io/v1alpha1\nkind: FerryCluster\nspec: {}\n",
+            "metadata: required");
     REFUSED(HEAD, "spec: required");
 }
 
@@ -322,7 +323,8 @@ static void test_unknown_and_repeated(void)
             "spec.blueGreenUpdate: unknown field \"initialDelay\"");
     REFUSED(doc("  blueGreenUpdate: {evacuationStrategy: {waitHealthCheck: 1}}\n"),
             "spec.blueGreenUpdate.evacuationStrategy: unknown field \"waitHealthCheck\"");
-    REFUSED(HEAD "spec: {replicas: 1, image: a}\nstatus: {}\n", "document: unknown field \"status\"");
+    REFUSED(HEAD "spec: {replicas: 1, image: a}\nstatus: {}\n",
+            "document: unknown field \"status\"");
     REFUSED("apiVersion: ferrymq.io/v1alpha1\nkind: FerryCluster\nmetadata: {name: a, labels: {}}\n"
             "spec: {replicas: 1, image: a}\n",
             "metadata: unknown field \"labels\"");
@@ -342,7 +344,8 @@ static void test_config(void)
     REFUSED(doc("  config: {listen: \"0.0.0.0:1883\"}\n"),
             "spec.config.listen: set by the operator for each node");
     REFUSED(doc("  config: {data_dir: /tmp}\n"), "spec.config.data_dir: set by the operator");
-    REFUSED(doc("  config: {cluster_seeds: a}\n"), "spec.config.cluster_seeds: set by the operator");
+    REFUSED(doc("  config: {cluster_seeds: a}\n"),
+            "spec.config.cluster_seeds: set by the operator");
     REFUSED(doc("  config: {max_queued: 1, max_queued: 2}\n"), "spec.config.max_queued: set twice");
     REFUSED(doc("  config: {Max: 1}\n"), "spec.config: expected a setting name");
     REFUSED(doc("  config: {1a: 1}\n"), "spec.config: expected a setting name");
@@ -392,7 +395,8 @@ static void test_bad_yaml(void)
     REFUSED(HEAD "spec:\n  replicas: 3\n image: a\n", "invalid YAML: ");
     REFUSED(HEAD "spec:\n  replicas: 3\n\timage: a\n", "(t.yaml:6:1)");
     REFUSED("a: \"unterminated\n", "invalid YAML: found unexpected end of stream (t.yaml:2:1)");
-    REFUSED("a: b: c\n", "invalid YAML: mapping values are not allowed in this context (t.yaml:1:5)");
+    REFUSED("a: b: c\n",
+            "invalid YAML: mapping values are not allowed in this context (t.yaml:1:5)");
     REFUSED("a: \x01\n", "invalid YAML: control characters are not allowed (t.yaml:1:4, byte 3)");
     REFUSED("a: \xff\n", "invalid YAML: invalid leading UTF-8 octet (t.yaml:1:4");
     REFUSED("", "document: expected a FerryCluster mapping, got nothing");
@@ -601,6 +605,6 @@ static void test_load_file(void)
 
 CHECK_MAIN(T(test_article_snippet), T(test_design_example), T(test_defaults), T(test_all_fields),
            T(test_integer_bounds), T(test_integer_syntax), T(test_strings),
-           T(test_enums_and_header), T(test_unknown_and_repeated), T(test_config),
-           T(test_bad_yaml), T(test_limits), T(test_short_error_buffers),
-           T(test_write_round_trip), T(test_revision), T(test_load_file))
+           T(test_enums_and_header), T(test_unknown_and_repeated), T(test_config), T(test_bad_yaml),
+           T(test_limits), T(test_short_error_buffers), T(test_write_round_trip), T(test_revision),
+           T(test_load_file))
