@@ -1,67 +1,180 @@
 #!/usr/bin/env bash
-# make demo: what FerryMQ can show today (issues 2-4 landed; the blue-green
-# upgrade of a cluster arrives with issues 5-7).
+# make demo: the upgrade the product exists for, measured.
 #
-# 1. a ferrymq node serving mosquitto's own clients;
-# 2. ferrybench pubsub: 100 publishers -> 100 subscribers at QoS 1;
-# 3. the baseline the product exists to remove: 2,000 persistent clients
-#    publishing QoS 1 while their only node is restarted, as a single-node
-#    upgrade does. ferrybench counts the disconnects per client and the
-#    messages lost with the node's in-memory sessions.
-# Everything runs on 127.0.0.1 and stops by itself.
+# For each strategy (Rolling, then BlueGreen) on a fresh local cluster:
+#   1. ferry-operator applies revision 1 (image ferrymq:1.0): 3 nodes behind
+#      the load balancer (HAProxy by default);
+#   2. ferrybench `clients`: CLIENTS persistent-session clients publishing and
+#      receiving QoS 1 through the service address, counting every disconnect
+#      per client and every message lost;
+#   3. SETTLE seconds into the load, ferry-operator applies revision 2
+#      (image ferrymq:1.1) and the upgrade runs under load; SETTLE seconds
+#      after it ends ferrybench stops, drains and reports; the cluster is
+#      deleted.
+# Then scripts/demo_report.py writes REPORT_DIR/index.html (gnuplot charts of
+# connections per node over time, the tables) and summary.csv, and the
+# comparison table is printed.
+#
+# Settings (environment):
+#   CLIENTS=5000  REPLICAS=3  LB=haproxy|kernel (kernel: root, runs the
+#   clients in the cluster's network namespace)  STRATEGIES="Rolling BlueGreen"
+#   INITIAL_DELAY=60 WAIT_TAKEOVER=5 CONN_RATE=200 SESS_RATE=200 (the
+#   article's blueGreenUpdate)  MSG_RATE=1 (msgs/s per client)
+#   SETTLE=10 (s of load before and after the upgrade)  CONNECT_RATE=2000
+#   REPORT_DIR=demo-report  BUILD=build/release  RUN_DIR (default: a temp dir)
+#   PORT_BASE=21000 SERVICE_PORT=18830 (haproxy)  FERRYMQ, FERRYBENCH,
+#   FERRY_OPERATOR: the binaries (default: under BUILD)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build/release}
-FERRYMQ=$BUILD/src/broker/ferrymq
-BENCH=$BUILD/src/bench/ferrybench
+FERRYMQ=$(realpath "${FERRYMQ:-$BUILD/src/broker/ferrymq}")
+BENCH=$(realpath "${FERRYBENCH:-$BUILD/src/bench/ferrybench}")
+OPERATOR=$(realpath "${FERRY_OPERATOR:-$BUILD/src/operator/ferry-operator}")
 PY=/usr/bin/python3
-for b in "$FERRYMQ" "$BENCH"; do
+for b in "$FERRYMQ" "$BENCH" "$OPERATOR"; do
   [ -x "$b" ] || { echo "demo: $b missing: run 'make demo' (it builds first)" >&2; exit 2; }
 done
 
-port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-dir=$(mktemp -d /tmp/ferrymq-demo.XXXXXX)
-pid=""
-start_node() {
-  "$FERRYMQ" --listen "127.0.0.1:$port" --log-level warn --data-dir "$dir/data" \
-    >> "$dir/ferrymq.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 100); do
-    $PY -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null && return 0
-    sleep 0.05
+CLIENTS=${CLIENTS:-5000}
+REPLICAS=${REPLICAS:-3}
+LB=${LB:-haproxy}
+STRATEGIES=${STRATEGIES:-Rolling BlueGreen}
+INITIAL_DELAY=${INITIAL_DELAY:-60}
+WAIT_TAKEOVER=${WAIT_TAKEOVER:-5}
+CONN_RATE=${CONN_RATE:-200}
+SESS_RATE=${SESS_RATE:-200}
+MSG_RATE=${MSG_RATE:-1}
+SETTLE=${SETTLE:-10}
+CONNECT_RATE=${CONNECT_RATE:-2000}
+REPORT_DIR=$(realpath -m "${REPORT_DIR:-demo-report}")
+PORT_BASE=${PORT_BASE:-21000}
+SERVICE_PORT=${SERVICE_PORT:-18830}
+own_run_dir=0
+if [ -z "${RUN_DIR:-}" ]; then RUN_DIR=$(mktemp -d /tmp/ferry-demo.XXXXXX); own_run_dir=1; fi
+mkdir -p "$REPORT_DIR"
+
+if [ "$LB" = kernel ]; then
+  [ "$(id -u)" = 0 ] || { echo "demo: LB=kernel needs root (network namespace, nftables)" >&2; exit 2; }
+  SERVICE_HOST=127.10.0.1
+  admin_url() { echo "http://127.0.1.$(( $1 + 1 )):18083"; }
+  in_ns() { exec ip netns exec "ferry-$1" "${@:2}"; }
+else
+  SERVICE_HOST=127.0.0.1
+  admin_url() { echo "http://127.0.0.1:$(( PORT_BASE + 300 + $1 ))"; }
+  in_ns() { exec "${@:2}"; }
+fi
+[ "$LB" = kernel ] && SERVICE_PORT=${SERVICE_PORT_KERNEL:-1883}
+# 1 + the upgrade's two revisions side by side: 2 x REPLICAS node slots.
+admins=$(for s in $(seq 0 $(( 2 * REPLICAS - 1 ))); do admin_url "$s"; done | paste -sd,)
+
+# Bounded: the load lasts long enough for the slowest strategy to finish.
+per_node=$(( (CLIENTS + REPLICAS - 1) / REPLICAS ))
+bg_time=$(( INITIAL_DELAY + REPLICAS * (per_node / CONN_RATE + WAIT_TAKEOVER + 20) + 60 ))
+roll_time=$(( REPLICAS * 30 + 60 ))
+
+spec() { # name strategy image
+  cat <<EOF
+apiVersion: ferrymq.io/v1alpha1
+kind: FerryCluster
+metadata: {name: $1}
+spec:
+  replicas: $REPLICAS
+  image: $3
+  binary: $FERRYMQ
+  config: {log_level: warn}
+  updateStrategy: $2
+  loadBalancer: $LB
+  phaseTimeoutSeconds: 600
+  blueGreenUpdate:
+    initialDelaySeconds: $INITIAL_DELAY
+    evacuationStrategy: {waitTakeover: $WAIT_TAKEOVER, connEvictRate: $CONN_RATE, sessEvictRate: $SESS_RATE}
+EOF
+}
+
+cleanup() {
+  for n in demo-rolling demo-bluegreen; do
+    [ -f "$RUN_DIR/$n/platform.json" ] && "$OPERATOR" delete --wait --run-dir "$RUN_DIR" --name "$n" >/dev/null 2>&1 || true
   done
-  echo "demo: ferrymq did not start:" >&2; cat "$dir/ferrymq.log" >&2; exit 1
+  [ -n "${bench_pid:-}" ] && kill "$bench_pid" 2>/dev/null || true
+  [ "$own_run_dir" = 1 ] && [ -z "${KEEP:-}" ] && rm -rf "$RUN_DIR"
+  return 0
 }
-stop_node() {
-  [ -n "$pid" ] || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  pid=""
+trap cleanup EXIT
+
+status_json() { "$OPERATOR" status -o json --run-dir "$RUN_DIR" --name "$1" 2>/dev/null || echo '{}'; }
+
+run_one() { # strategy
+  local strategy=$1 name lower out dur
+  lower=$(echo "$strategy" | tr 'A-Z' 'a-z')
+  name=demo-$lower
+  out=$REPORT_DIR/$lower
+  rm -rf "$out"; mkdir -p "$out"
+  spec "$name" "$strategy" ferrymq:1.0 > "$out/v1.yaml"
+  spec "$name" "$strategy" ferrymq:1.1 > "$out/v2.yaml"
+  echo "== $strategy: creating $name ($REPLICAS nodes, $LB load balancer)"
+  "$OPERATOR" apply -f "$out/v1.yaml" --run-dir "$RUN_DIR" --service-port "$SERVICE_PORT" \
+    --port-base "$PORT_BASE" --wait --timeout 120 > "$out/operator-create.log"
+  local rev1 rev2
+  rev1=$(status_json "$name" | $PY -c 'import json,sys; print(json.load(sys.stdin)["current_revision"])')
+  [ "$strategy" = Rolling ] && dur=$roll_time || dur=$bg_time
+  echo "== $strategy: $CLIENTS clients, QoS 1, $MSG_RATE msg/s each, for about $(( dur + 2 * SETTLE )) s"
+  # In a subshell that becomes ferrybench (exec), so $! is ferrybench's pid.
+  (in_ns "$name" "$BENCH" clients -n "$CLIENTS" --host "$SERVICE_HOST" --port "$SERVICE_PORT" \
+    --qos 1 --rate "$MSG_RATE" --connect-rate "$CONNECT_RATE" --duration $(( dur + 2 * SETTLE )) \
+    --admin "$admins" --csv "$out/bench.csv" --clients-out "$out/clients.txt" \
+    --events "$out/events.txt" --quiet > "$out/bench.out" 2> "$out/bench.err") &
+  bench_pid=$!
+  # The CSV's t_s axis starts when every client is connected: find its origin.
+  local t0="" row
+  for _ in $(seq 600); do
+    row=$(sed -n 2p "$out/bench.csv" 2>/dev/null || true)
+    if [ -n "$row" ]; then t0=$($PY -c "import time; print(time.time() - float('${row%%,*}'))"); break; fi
+    kill -0 "$bench_pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  [ -n "$t0" ] || { echo "demo: ferrybench did not start its run:" >&2; cat "$out/bench.err" >&2; exit 1; }
+  sleep "$SETTLE"
+  local start end
+  start=$($PY -c "import time; print(round(time.time() - $t0, 1))")
+  echo "== $strategy: upgrading to ferrymq:1.1 at t=${start}s"
+  "$OPERATOR" apply -f "$out/v2.yaml" --run-dir "$RUN_DIR" --wait --timeout "$dur" \
+    > "$out/operator-upgrade.log" || echo "demo: the upgrade did not finish in ${dur}s (see $out/operator-upgrade.log)" >&2
+  end=$($PY -c "import time; print(round(time.time() - $t0, 1))")
+  rev2=$(status_json "$name" | $PY -c 'import json,sys; print(json.load(sys.stdin)["current_revision"])')
+  echo "== $strategy: upgrade done at t=${end}s; ${SETTLE}s more load"
+  status_json "$name" > "$out/status-after.json"
+  # SETTLE more seconds of load, then ferrybench ends its run (SIGTERM: it
+  # stops publishing, drains, and reports as usual).
+  sleep "$SETTLE"
+  kill -TERM "$bench_pid" 2>/dev/null || true
+  wait "$bench_pid" || true
+  bench_pid=""
+  "$OPERATOR" events --run-dir "$RUN_DIR" --name "$name" > "$out/operator-events.log" || true
+  "$OPERATOR" delete --wait --run-dir "$RUN_DIR" --name "$name" > /dev/null
+  # Column i of the CSV is node slot i-1: name its nodes from the event log.
+  $PY - "$out" "$strategy" "$CLIENTS" "$REPLICAS" "$rev1" "$rev2" "$start" "$end" "$admins" <<'EOF'
+import json, re, sys
+out, strategy, clients, replicas, rev1, rev2, start, end, admins = sys.argv[1:]
+urls = admins.split(",")
+status = json.load(open(out + "/status-after.json"))
+seen = {n["admin"]: n for n in status.get("nodes", [])}
+nodes = []
+for i, u in enumerate(urls):
+    n = seen.get(u)
+    if n:
+        role = "blue" if n["revision"] == rev1 else "green"
+        nodes.append({"column": i + 1, "name": n["name"], "revision": n["revision"], "role": role})
+    else:
+        # Not there at the end: a node of revision 1 (blue) that was replaced.
+        nodes.append({"column": i + 1, "name": "slot %d" % i, "revision": rev1 if i < int(replicas) else None,
+                      "role": "blue" if i < int(replicas) else None})
+json.dump({"strategy": strategy, "clients": int(clients), "replicas": int(replicas), "nodes": nodes,
+           "upgrade_start_s": float(start), "upgrade_end_s": float(end)}, open(out + "/meta.json", "w"), indent=2)
+EOF
 }
-trap 'stop_node; rm -rf "$dir"' EXIT
 
-start_node
-echo "== 1. ferrymq on 127.0.0.1:$port with mosquitto_sub / mosquitto_pub"
-timeout 10 mosquitto_sub -h 127.0.0.1 -p "$port" -t 'demo/#' -v -C 1 -V mqttv5 &
-sub=$!
-sleep 0.3
-mosquitto_pub -h 127.0.0.1 -p "$port" -t demo/hello -m "hello from mosquitto_pub" -q 1
-wait $sub
-
+for s in $STRATEGIES; do run_one "$s"; done
 echo
-echo "== 2. ferrybench pubsub: 100 publishers -> 100 subscribers, QoS 1, 64 B, 5 s"
-"$BENCH" pubsub -P 100 -S 100 --qos 1 --payload 64 --duration 5 --port "$port" --quiet
-
+$PY scripts/demo_report.py "$REPORT_DIR"
 echo
-echo "== 3. 2,000 persistent clients (QoS 1, 1 msg/s each); the node restarts at 8 s"
-"$BENCH" clients -n 2000 --rate 1 --duration 16 --reconnect exp --port "$port" --quiet &
-bench=$!
-sleep 8
-echo "-- restarting the node (SIGTERM, start again): a single-node upgrade"
-stop_node
-start_node
-wait $bench || true
-echo
-echo "Every client was disconnected once and the QoS 1 messages held in the"
-echo "restarted node's sessions were lost: what a cluster with evacuation and"
-echo "blue-green upgrades (issues 5-7) is built to avoid."
+echo "report: $REPORT_DIR/index.html (charts, tables), $REPORT_DIR/summary.csv"
