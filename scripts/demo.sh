@@ -122,8 +122,13 @@ run_one() { # strategy
   (in_ns "$name" "$BENCH" clients -n "$CLIENTS" --host "$SERVICE_HOST" --port "$SERVICE_PORT" \
     --qos 1 --rate "$MSG_RATE" --connect-rate "$CONNECT_RATE" --duration $(( dur + 2 * SETTLE )) \
     --admin "$admins" --csv "$out/bench.csv" --clients-out "$out/clients.txt" \
-    --events "$out/events.txt" --quiet > "$out/bench.out" 2> "$out/bench.err") &
+    --drain 5 --events "$out/events.txt" --quiet > "$out/bench.out" 2> "$out/bench.err") &
   bench_pid=$!
+  # Which node answers at each admin address, once a second (for the chart's
+  # labels: a slot can hold a blue node and later a green one).
+  (while kill -0 "$bench_pid" 2>/dev/null; do
+     status_json "$name" | tr -d '\n'; echo; sleep 1
+   done > "$out/status-poll.jsonl") &
   # The CSV's t_s axis starts when every client is connected: find its origin.
   local t0="" row
   for _ in $(seq 600); do
@@ -156,18 +161,25 @@ run_one() { # strategy
 import json, re, sys
 out, strategy, clients, replicas, rev1, rev2, start, end, admins = sys.argv[1:]
 urls = admins.split(",")
-status = json.load(open(out + "/status-after.json"))
-seen = {n["admin"]: n for n in status.get("nodes", [])}
+seen = {}  # admin URL -> node names in the order they appeared there
+for line in open(out + "/status-poll.jsonl"):
+    try:
+        snap = json.loads(line)
+    except ValueError:
+        continue
+    for n in snap.get("nodes", []):
+        names = seen.setdefault(n["admin"], [])
+        if not names or names[-1][0] != n["name"]:
+            names.append((n["name"], n["revision"]))
 nodes = []
 for i, u in enumerate(urls):
-    n = seen.get(u)
-    if n:
-        role = "blue" if n["revision"] == rev1 else "green"
-        nodes.append({"column": i + 1, "name": n["name"], "revision": n["revision"], "role": role})
-    else:
-        # Not there at the end: a node of revision 1 (blue) that was replaced.
-        nodes.append({"column": i + 1, "name": "slot %d" % i, "revision": rev1 if i < int(replicas) else None,
-                      "role": "blue" if i < int(replicas) else None})
+    names = seen.get(u, [])
+    if not names:
+        continue
+    revs = {r for _, r in names}
+    role = ("blue" if revs == {rev1} else "green" if revs == {rev2} else None)
+    label = " -> ".join("-".join(n.rsplit("-", 2)[-2:]) for n, _ in names)  # <revision>-<ordinal>
+    nodes.append({"column": i + 1, "name": label, "revision": names[-1][1], "role": role})
 json.dump({"strategy": strategy, "clients": int(clients), "replicas": int(replicas), "nodes": nodes,
            "upgrade_start_s": float(start), "upgrade_end_s": float(end)}, open(out + "/meta.json", "w"), indent=2)
 EOF

@@ -520,6 +520,7 @@ static void progress(parent_t *p, uint64_t now)
                 fprintf(p->csv, ",%lld", (long long)v);
         }
         fputc('\n', p->csv);
+        fflush(p->csv); /* a live file: readers follow it while the run goes on */
     }
 #undef D
     p->prev = t;

@@ -1,4 +1,5 @@
 /* The controller of one cluster (controller.h): observe, plan, act, record. */
+#include "operator/pathf.h"
 #include "operator/controller.h"
 
 #include "operator/engine.h"
@@ -34,7 +35,7 @@ static int64_t wall_ms(void)
 
 static void path_of(char *buf, size_t len, const char *dir, const char *leaf)
 {
-    snprintf(buf, len, "%s/%s", dir, leaf);
+    fo_pathf(buf, len, "%s/%s", dir, leaf);
 }
 
 /* Writes j to dir/leaf through a temporary file and rename. */
@@ -556,7 +557,7 @@ static fo_platform_t *open_platform(ctl_t *c, char *err, size_t errlen)
     if (fo_platform_conf_load(c->dir, &c->conf, err, errlen) != 0)
         return NULL;
     if (read_secret(c->dir, c->secret, sizeof c->secret) != 0) {
-        snprintf(err, errlen, "%s/secret: missing or empty", c->dir);
+        fo_pathf(err, errlen, "%s/secret: missing or empty", c->dir);
         return NULL;
     }
     if (c->conf.lb == FO_LB_KERNEL && fo_netns_enter(c->conf.netns, err, errlen) != 0)

@@ -48,7 +48,6 @@
 #define HX_START_TIMEOUT_MS 5000
 #define HX_ADOPT_TIMEOUT_MS 2000
 #define HX_STOP_TIMEOUT_MS 5000
-#define HX_ANSWER_MAX (8u << 20)
 #define HX_HEALTH_URI "/health/available"
 
 /* srv_admin_state bits (haproxy include/haproxy/server-t.h) */
@@ -63,18 +62,11 @@
 /* srv_check_state bits */
 #define HX_CHK_ST_ENABLED 0x04
 
-/* A server as `show servers state` and `show stat` describe it. */
-typedef struct hx_server {
-    char name[FO_LB__NAME_MAX + 1];
-    struct in_addr addr;
-    unsigned port, check_port;
-    int op_state, admin_state, check_result, check_state;
-    int64_t scur;
-} hx_server_t;
+typedef fo_lb__hx_server_t hx_server_t;
 
 typedef struct hx_list {
-    size_t n, cap;
-    hx_server_t *s; /* owned */
+    size_t n;
+    hx_server_t *s; /* owned: FO_LB__HX_SERVERS_MAX entries */
 } hx_list_t;
 
 /* ---- the process ---- */
@@ -220,10 +212,12 @@ static int stop_pid(const fo_lb_handle_t *lb, pid_t pid)
 
 /* ---- the runtime API ---- */
 
-/* Sends one command and returns haproxy's whole answer (malloc'd; the
- * caller frees), or NULL with err. *down (if not NULL) tells a socket that
- * nobody answers (no process) from other failures. */
-static char *hx_cmd(const fo_lb_handle_t *lb, const char *cmd, bool *down, char *err, size_t errlen)
+/* Sends one command and returns haproxy's whole answer (malloc'd,
+ * NUL-terminated; the caller frees) and its length in *lenp (if not NULL),
+ * or NULL with err. *down (if not NULL) tells a socket that nobody answers
+ * (no process) from other failures. */
+static char *hx_cmd(const fo_lb_handle_t *lb, const char *cmd, bool *down, size_t *lenp,
+                    char *err, size_t errlen)
 {
     char *buf = NULL;
     size_t len = 0, cap = 0;
@@ -274,7 +268,7 @@ static char *hx_cmd(const fo_lb_handle_t *lb, const char *cmd, bool *down, char 
         }
         if (cap - len < 4097) {
             size_t ncap = cap ? cap * 2 : 8192;
-            char *nb = ncap <= HX_ANSWER_MAX ? realloc(buf, ncap) : NULL;
+            char *nb = ncap <= FO_LB__HX_ANSWER_MAX ? realloc(buf, ncap) : NULL;
             if (nb == NULL) {
                 fo_lb__fail(err, errlen, "haproxy runtime API: \"%s\": answer too long", cmd);
                 goto fail;
@@ -301,6 +295,8 @@ static char *hx_cmd(const fo_lb_handle_t *lb, const char *cmd, bool *down, char 
         fo_lb__fail(err, errlen, "haproxy runtime API: out of memory");
     else
         buf[len] = '\0';
+    if (lenp != NULL)
+        *lenp = len;
     return buf;
 fail:
     close(fd);
@@ -312,7 +308,7 @@ fail:
 static int hx_expect(const fo_lb_handle_t *lb, const char *cmd, const char *ok, char *err,
                      size_t errlen)
 {
-    char *ans = hx_cmd(lb, cmd, NULL, err, errlen);
+    char *ans = hx_cmd(lb, cmd, NULL, NULL, err, errlen);
     if (ans == NULL)
         return -1;
     const char *a = ans;
@@ -332,40 +328,13 @@ static int hx_expect(const fo_lb_handle_t *lb, const char *cmd, const char *ok, 
 static bool hx_answers(const fo_lb_handle_t *lb)
 {
     char e[64];
-    char *ans = hx_cmd(lb, "show info", NULL, e, sizeof e);
+    char *ans = hx_cmd(lb, "show info", NULL, NULL, e, sizeof e);
     bool ok = ans != NULL && strstr(ans, "Name: HAProxy") != NULL;
     free(ans);
     return ok;
 }
 
 /* ---- reading the servers back ---- */
-
-/* Splits line in place on `sep` into at most max fields; returns the count. */
-static size_t split(char *line, char sep, char **f, size_t max)
-{
-    size_t n = 0;
-    char *p = line;
-    while (n < max) {
-        f[n++] = p;
-        char *s = strchr(p, sep);
-        if (s == NULL)
-            break;
-        *s = '\0';
-        p = s + 1;
-        if (sep == ' ')
-            while (*p == ' ')
-                p++;
-    }
-    return n;
-}
-
-static int column(char **head, size_t nhead, const char *name)
-{
-    for (size_t i = 0; i < nhead; i++)
-        if (strcmp(head[i], name) == 0)
-            return (int)i;
-    return -1;
-}
 
 static hx_server_t *list_find(hx_list_t *l, const char *name)
 {
@@ -375,127 +344,329 @@ static hx_server_t *list_find(hx_list_t *l, const char *name)
     return NULL;
 }
 
-#define HX_MAX_FIELDS 256
+/* Bytes [p, p + len) of an answer; never NUL-terminated. */
+typedef struct span {
+    const char *p;
+    size_t len;
+} span_t;
 
-/* Parses `show servers state <be>` (format 1: a version line, a "# " header
- * naming the columns, a row per server). */
-static int parse_servers_state(const fo_lb_handle_t *lb, char *text, hx_list_t *l, char *err,
-                               size_t errlen)
+static bool span_is(span_t s, const char *lit)
 {
-    char *save = NULL, *line;
-    char *head[HX_MAX_FIELDS], *f[HX_MAX_FIELDS];
-    size_t nhead = 0;
-    int c_name = -1, c_addr = -1, c_op = -1, c_admin = -1, c_res = -1, c_cst = -1, c_port = -1,
-        c_cport = -1;
-    bool version = false;
-    for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        if (!version) {
-            if (strcmp(line, "1") != 0) {
-                char shown[200];
-                fo_lb__squash(shown, sizeof shown, line, 150);
-                return fo_lb__fail(err, errlen, "haproxy \"show servers state %s\" answered \"%s\"",
-                                   lb->name, shown);
-            }
-            version = true;
-            continue;
-        }
-        if (line[0] == '#') {
-            nhead = split(line + 2, ' ', head, HX_MAX_FIELDS);
-            c_name = column(head, nhead, "srv_name");
-            c_addr = column(head, nhead, "srv_addr");
-            c_op = column(head, nhead, "srv_op_state");
-            c_admin = column(head, nhead, "srv_admin_state");
-            c_res = column(head, nhead, "srv_check_result");
-            c_cst = column(head, nhead, "srv_check_state");
-            c_port = column(head, nhead, "srv_port");
-            c_cport = column(head, nhead, "srv_check_port");
-            continue;
-        }
-        if (c_name < 0 || c_addr < 0 || c_op < 0 || c_admin < 0 || c_res < 0 || c_cst < 0 ||
-            c_port < 0 || c_cport < 0)
-            return fo_lb__fail(err, errlen,
-                               "haproxy \"show servers state\": header without the expected "
-                               "columns");
-        size_t nf = split(line, ' ', f, HX_MAX_FIELDS);
-        if (nf < nhead)
-            return fo_lb__fail(err, errlen,
-                               "haproxy \"show servers state\": a row with %zu of %zu columns", nf,
-                               nhead);
-        if (l->n == l->cap) {
-            size_t ncap = l->cap ? l->cap * 2 : 16;
-            hx_server_t *ns = realloc(l->s, ncap * sizeof *ns);
-            if (ns == NULL)
-                return fo_lb__fail(err, errlen, "haproxy: out of memory");
-            l->s = ns;
-            l->cap = ncap;
-        }
-        hx_server_t *s = &l->s[l->n];
-        memset(s, 0, sizeof *s);
-        snprintf(s->name, sizeof s->name, "%s", f[c_name]);
-        if (inet_pton(AF_INET, f[c_addr], &s->addr) != 1)
+    size_t n = strlen(lit);
+    return s.len == n && memcmp(s.p, lit, n) == 0;
+}
+
+/* A span for a message: at most dstlen - 1 bytes, anything but printable
+ * ASCII as '?'. */
+static void quote(char *dst, size_t dstlen, span_t s)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < s.len && o + 1 < dstlen; i++) {
+        unsigned char ch = (unsigned char)s.p[i];
+        dst[o++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+    }
+    dst[o] = '\0';
+}
+
+/* The next line of `body` from *pos, without its '\n' (every line of a body
+ * has one); false at the end. */
+static bool next_line(span_t body, size_t *pos, span_t *line)
+{
+    if (*pos >= body.len)
+        return false;
+    const char *nl = memchr(body.p + *pos, '\n', body.len - *pos);
+    size_t end = nl ? (size_t)(nl - body.p) : body.len;
+    *line = (span_t){body.p + *pos, end - *pos};
+    *pos = end + 1;
+    return true;
+}
+
+/* The next field of `line` from *pos up to `sep` (fields may be empty; a
+ * line of k separators has k + 1 fields); false once the line is used up. */
+static bool next_field(span_t line, char sep, size_t *pos, span_t *f)
+{
+    if (*pos > line.len)
+        return false;
+    const char *s = memchr(line.p + *pos, sep, line.len - *pos);
+    size_t end = s ? (size_t)(s - line.p) : line.len;
+    *f = (span_t){line.p + *pos, end - *pos};
+    *pos = end + 1;
+    return true;
+}
+
+/* Every runtime API answer is lines ending in '\n', then one empty line;
+ * anything else (cut short, text after the end) is refused. *body: the
+ * lines before the empty one, each with its '\n'. Returns NULL or why not. */
+static const char *answer_body(const char *text, size_t len, span_t *body)
+{
+    if (len == 0)
+        return "empty answer";
+    if (len > FO_LB__HX_ANSWER_MAX)
+        return "answer too long";
+    size_t end = 0; /* offset of the empty line */
+    if (text[0] != '\n') {
+        const char *dbl = memmem(text, len, "\n\n", 2);
+        if (dbl == NULL)
+            return "answer cut short (no empty line at its end)";
+        end = (size_t)(dbl - text) + 1;
+    }
+    if (end + 1 != len)
+        return "text after the answer's end";
+    *body = (span_t){text, end};
+    return NULL;
+}
+
+/* A decimal number 0..max, digits only. */
+static bool parse_uint(span_t f, uint64_t max, uint64_t *v)
+{
+    if (f.len == 0)
+        return false;
+    uint64_t x = 0;
+    for (size_t i = 0; i < f.len; i++) {
+        unsigned d = (unsigned)((unsigned char)f.p[i] - '0');
+        if (d > 9 || x > (max - d) / 10)
+            return false;
+        x = x * 10 + d;
+    }
+    *v = x;
+    return true;
+}
+
+/* 1..FO_LB__NAME_MAX bytes, each '!'..'~' (no blank, comma or control). */
+static bool copy_name(char *dst, span_t f)
+{
+    if (f.len == 0 || f.len > FO_LB__NAME_MAX)
+        return false;
+    for (size_t i = 0; i < f.len; i++)
+        if (f.p[i] <= ' ' || f.p[i] > '~')
+            return false;
+    memcpy(dst, f.p, f.len);
+    dst[f.len] = '\0';
+    return true;
+}
+
+/* The columns of `show servers state` that we read, in this order. */
+static const char *const STATE_COLS[] = {"srv_name",         "srv_addr",        "srv_op_state",
+                                         "srv_admin_state",  "srv_check_result", "srv_check_state",
+                                         "srv_port",         "srv_check_port"};
+enum { SC_NAME, SC_ADDR, SC_OP, SC_ADMIN, SC_RES, SC_CST, SC_PORT, SC_CPORT, SC_N };
+
+/* Finds `names` in the header fields (separated by sep; the first
+ * occurrence counts). *nhead: the header's field count. False when one is
+ * missing. */
+static bool header_columns(span_t head, char sep, const char *const *names, size_t nnames,
+                           size_t *idx, size_t *nhead)
+{
+    for (size_t c = 0; c < nnames; c++)
+        idx[c] = SIZE_MAX;
+    size_t pos = 0, i = 0;
+    span_t f;
+    for (; next_field(head, sep, &pos, &f); i++)
+        for (size_t c = 0; c < nnames; c++)
+            if (idx[c] == SIZE_MAX && span_is(f, names[c]))
+                idx[c] = i;
+    *nhead = i;
+    for (size_t c = 0; c < nnames; c++)
+        if (idx[c] == SIZE_MAX)
+            return false;
+    return true;
+}
+
+/* The fields of `row` at idx[0..ncols) into got; returns the field count. */
+static size_t row_fields(span_t row, char sep, const size_t *idx, size_t ncols, span_t *got)
+{
+    size_t pos = 0, i = 0;
+    span_t f;
+    for (size_t c = 0; c < ncols; c++)
+        got[c] = (span_t){row.p, 0};
+    for (; next_field(row, sep, &pos, &f); i++)
+        for (size_t c = 0; c < ncols; c++)
+            if (idx[c] == i)
+                got[c] = f;
+    return i;
+}
+
+static int state_row(span_t line, const size_t *idx, size_t nhead, fo_lb__hx_server_t *s,
+                     const char *backend, char *err, size_t errlen)
+{
+    span_t f[SC_N];
+    size_t nf = row_fields(line, ' ', idx, SC_N, f);
+    char shown[160];
+    quote(shown, sizeof shown, line);
+    if (nf != nhead)
+        return fo_lb__fail(err, errlen,
+                           "haproxy \"show servers state %s\": a row with %zu of %zu columns: "
+                           "\"%s\"",
+                           backend, nf, nhead, shown);
+    memset(s, 0, sizeof *s);
+    if (!copy_name(s->name, f[SC_NAME]))
+        return fo_lb__fail(err, errlen,
+                           "haproxy \"show servers state %s\": a server name that is not "
+                           "1..%u of '!'..'~': \"%s\"",
+                           backend, FO_LB__NAME_MAX, shown);
+    char addr[INET_ADDRSTRLEN];
+    span_t a = f[SC_ADDR];
+    if (a.len < sizeof addr) {
+        memcpy(addr, a.p, a.len);
+        addr[a.len] = '\0';
+        if (memchr(a.p, '\0', a.len) != NULL || inet_pton(AF_INET, addr, &s->addr) != 1)
             s->addr.s_addr = 0;
-        s->op_state = atoi(f[c_op]);
-        s->admin_state = atoi(f[c_admin]);
-        s->check_result = atoi(f[c_res]);
-        s->check_state = atoi(f[c_cst]);
-        s->port = (unsigned)strtoul(f[c_port], NULL, 10);
-        s->check_port = (unsigned)strtoul(f[c_cport], NULL, 10);
-        s->scur = 0;
-        l->n++;
     }
-    if (!version)
-        return fo_lb__fail(err, errlen, "haproxy \"show servers state %s\": empty answer",
-                           lb->name);
+    uint64_t v[SC_N] = {0};
+    for (int c = SC_OP; c < SC_N; c++)
+        if (!parse_uint(f[c], c >= SC_PORT ? 65535u : (uint64_t)INT_MAX, &v[c]))
+            return fo_lb__fail(err, errlen,
+                               "haproxy \"show servers state %s\": server %s: %s is not a "
+                               "number 0..%s: \"%s\"",
+                               backend, s->name, STATE_COLS[c], c >= SC_PORT ? "65535" : "INT_MAX",
+                               shown);
+    s->op_state = (int)v[SC_OP];
+    s->admin_state = (int)v[SC_ADMIN];
+    s->check_result = (int)v[SC_RES];
+    s->check_state = (int)v[SC_CST];
+    s->port = (unsigned)v[SC_PORT];
+    s->check_port = (unsigned)v[SC_CPORT];
+    s->scur = 0;
     return 0;
 }
 
-/* Adds scur (current sessions) from `show stat <be> 4 -1` (CSV, "# " header). */
-static int parse_stat(const fo_lb_handle_t *lb, char *text, hx_list_t *l, char *err, size_t errlen)
+int fo_lb__hx_parse_servers_state(const char *text, size_t len, const char *backend,
+                                  fo_lb__hx_server_t *out, size_t cap, size_t *n, char *err,
+                                  size_t errlen)
 {
-    char *save = NULL, *line;
-    char *head[HX_MAX_FIELDS], *f[HX_MAX_FIELDS];
-    size_t nhead = 0;
-    int c_px = -1, c_sv = -1, c_scur = -1;
-    for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        if (line[0] == '#') {
-            nhead = split(line + 2, ',', head, HX_MAX_FIELDS);
-            c_px = column(head, nhead, "pxname");
-            c_sv = column(head, nhead, "svname");
-            c_scur = column(head, nhead, "scur");
-            continue;
-        }
-        if (c_px < 0 || c_sv < 0 || c_scur < 0) {
-            char shown[200];
-            fo_lb__squash(shown, sizeof shown, line, 150);
-            return fo_lb__fail(err, errlen, "haproxy \"show stat\" answered \"%s\"", shown);
-        }
-        size_t nf = split(line, ',', f, HX_MAX_FIELDS);
-        if (nf <= (size_t)c_scur || strcmp(f[c_px], lb->name) != 0)
-            continue;
-        hx_server_t *s = list_find(l, f[c_sv]);
-        if (s != NULL)
-            s->scur = strtoll(f[c_scur], NULL, 10);
+    *n = 0;
+    span_t all = {text, len}, body, line;
+    size_t pos = 0;
+    char shown[160];
+    if (len > 0 && len <= FO_LB__HX_ANSWER_MAX && next_line(all, &pos, &line) &&
+        !span_is(line, "1")) {
+        quote(shown, sizeof shown, line);
+        return fo_lb__fail(err, errlen, "haproxy \"show servers state %s\" answered \"%s\"",
+                           backend, shown);
     }
+    const char *why = answer_body(text, len, &body);
+    if (why != NULL)
+        return fo_lb__fail(err, errlen, "haproxy \"show servers state %s\": %s", backend, why);
+    pos = 0;
+    if (!next_line(body, &pos, &line)) /* "1" was checked above */
+        return fo_lb__fail(err, errlen, "haproxy \"show servers state %s\": empty answer",
+                           backend);
+    size_t idx[SC_N], nhead = 0;
+    if (!next_line(body, &pos, &line) || line.len < 2 || memcmp(line.p, "# ", 2) != 0 ||
+        !header_columns((span_t){line.p + 2, line.len - 2}, ' ', STATE_COLS, SC_N, idx, &nhead))
+        return fo_lb__fail(err, errlen,
+                           "haproxy \"show servers state %s\": no header with the expected "
+                           "columns after the version line",
+                           backend);
+    size_t got = 0;
+    while (next_line(body, &pos, &line)) {
+        if (got == cap)
+            return fo_lb__fail(err, errlen, "haproxy \"show servers state %s\": more than %zu servers",
+                               backend, cap);
+        if (state_row(line, idx, nhead, &out[got], backend, err, errlen) != 0)
+            return -1;
+        for (size_t i = 0; i < got; i++)
+            if (strcmp(out[i].name, out[got].name) == 0)
+                return fo_lb__fail(err, errlen,
+                                   "haproxy \"show servers state %s\": server %s listed twice",
+                                   backend, out[got].name);
+        got++;
+    }
+    *n = got;
     return 0;
 }
 
-/* Reads the backend's servers. *down: the socket does not answer. */
+/* The columns of `show stat` that we read. */
+static const char *const STAT_COLS[] = {"pxname", "svname", "scur"};
+enum { ST_PX, ST_SV, ST_SCUR, ST_N };
+
+int fo_lb__hx_parse_stat(const char *text, size_t len, const char *backend,
+                         fo_lb__hx_server_t *s, size_t n, char *err, size_t errlen)
+{
+    int64_t scur[FO_LB__HX_SERVERS_MAX];
+    bool seen[FO_LB__HX_SERVERS_MAX];
+    if (n > FO_LB__HX_SERVERS_MAX)
+        return fo_lb__fail(err, errlen, "haproxy \"show stat %s\": %zu servers, more than %u",
+                           backend, n, FO_LB__HX_SERVERS_MAX);
+    span_t body, line = {text, 0};
+    const char *why = answer_body(text, len, &body);
+    if (why != NULL)
+        return fo_lb__fail(err, errlen, "haproxy \"show stat %s\": %s", backend, why);
+    size_t pos = 0, idx[ST_N], nhead = 0;
+    if (!next_line(body, &pos, &line) || line.len < 2 || memcmp(line.p, "# ", 2) != 0 ||
+        !header_columns((span_t){line.p + 2, line.len - 2}, ',', STAT_COLS, ST_N, idx, &nhead)) {
+        char shown[160];
+        quote(shown, sizeof shown, line);
+        return fo_lb__fail(err, errlen,
+                           "haproxy \"show stat %s\" answered \"%s\" (not a header naming "
+                           "pxname, svname and scur)",
+                           backend, shown);
+    }
+    memset(seen, 0, n * sizeof seen[0]);
+    size_t rows = 0;
+    while (next_line(body, &pos, &line)) {
+        span_t f[ST_N];
+        size_t nf = row_fields(line, ',', idx, ST_N, f);
+        if (!span_is(f[ST_PX], backend))
+            continue; /* another proxy (or too short to name one) */
+        char shown[160];
+        quote(shown, sizeof shown, line);
+        if (++rows > FO_LB__HX_SERVERS_MAX)
+            return fo_lb__fail(err, errlen, "haproxy \"show stat %s\": more than %u rows",
+                               backend, FO_LB__HX_SERVERS_MAX);
+        if (nf != nhead)
+            return fo_lb__fail(err, errlen,
+                               "haproxy \"show stat %s\": a row with %zu of %zu columns: \"%s\"",
+                               backend, nf, nhead, shown);
+        size_t i = 0;
+        while (i < n && !span_is(f[ST_SV], s[i].name))
+            i++;
+        if (i == n)
+            continue; /* added since `show servers state` */
+        uint64_t v;
+        if (!parse_uint(f[ST_SCUR], INT64_MAX, &v))
+            return fo_lb__fail(err, errlen,
+                               "haproxy \"show stat %s\": server %s: scur is not a number: "
+                               "\"%s\"",
+                               backend, s[i].name, shown);
+        if (seen[i])
+            return fo_lb__fail(err, errlen, "haproxy \"show stat %s\": server %s listed twice",
+                               backend, s[i].name);
+        seen[i] = true;
+        scur[i] = (int64_t)v;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (seen[i])
+            s[i].scur = scur[i];
+    return 0;
+}
+
+/* Reads the backend's servers into l->s (malloc'd here, the caller frees
+ * it even on failure). *down: the socket does not answer. */
 static int hx_read(const fo_lb_handle_t *lb, hx_list_t *l, bool *down, char *err, size_t errlen)
 {
     char cmd[256];
+    size_t len = 0;
+    if (down != NULL)
+        *down = false;
+    l->n = 0;
+    l->s = malloc(FO_LB__HX_SERVERS_MAX * sizeof *l->s);
+    if (l->s == NULL)
+        return fo_lb__fail(err, errlen, "haproxy: out of memory");
     snprintf(cmd, sizeof cmd, "show servers state %s", lb->name);
-    char *ans = hx_cmd(lb, cmd, down, err, errlen);
+    char *ans = hx_cmd(lb, cmd, down, &len, err, errlen);
     if (ans == NULL)
         return -1;
-    int rc = parse_servers_state(lb, ans, l, err, errlen);
+    int rc = fo_lb__hx_parse_servers_state(ans, len, lb->name, l->s, FO_LB__HX_SERVERS_MAX, &l->n,
+                                           err, errlen);
     free(ans);
     if (rc != 0)
         return -1;
     snprintf(cmd, sizeof cmd, "show stat %s 4 -1", lb->name);
-    ans = hx_cmd(lb, cmd, NULL, err, errlen);
+    ans = hx_cmd(lb, cmd, NULL, &len, err, errlen);
     if (ans == NULL)
         return -1;
-    rc = parse_stat(lb, ans, l, err, errlen);
+    rc = fo_lb__hx_parse_stat(ans, len, lb->name, l->s, l->n, err, errlen);
     free(ans);
     return rc;
 }
@@ -782,7 +953,7 @@ static int converge(const fo_lb_handle_t *lb, const hx_server_t *s, const fo_lb_
     if (s->addr.s_addr != want.s_addr || s->port != b->port) {
         snprintf(cmd, sizeof cmd, "set server %s/%s addr %s port %u", lb->name, b->name, b->host,
                  b->port);
-        char *ans = hx_cmd(lb, cmd, NULL, err, errlen);
+        char *ans = hx_cmd(lb, cmd, NULL, NULL, err, errlen);
         if (ans == NULL)
             return -1;
         bool ok = strstr(ans, "changed") != NULL || strstr(ans, "no need to change") != NULL;
@@ -855,7 +1026,7 @@ static int retire(const fo_lb_handle_t *lb, const hx_server_t *s, char *err, siz
     if (s->scur > 0)
         return 0; /* still carrying connections: the next call retries */
     snprintf(cmd, sizeof cmd, "del server %s/%s", lb->name, s->name);
-    char *ans = hx_cmd(lb, cmd, NULL, err, errlen);
+    char *ans = hx_cmd(lb, cmd, NULL, NULL, err, errlen);
     if (ans == NULL)
         return -1;
     int rc = 0;

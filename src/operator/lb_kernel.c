@@ -162,65 +162,77 @@ int fo_lb__kernel_set(fo_lb_handle_t *lb, const fo_lb_backend_t *b, size_t n, ch
     return rc;
 }
 
+/* ---- reading the dnat map back (pure) ---- */
+
+/* '!'..'~' only, 1..FO_LB__NAME_MAX bytes (jansson strings hold no NUL). */
+static bool printable_name(const char *s)
+{
+    size_t n = 0;
+    for (; s[n] != '\0'; n++)
+        if (s[n] <= ' ' || s[n] > '~' || n >= FO_LB__NAME_MAX)
+            return false;
+    return n > 0;
+}
+
 /* One map element [key, {"concat": [addr, port]}] into out. */
-static int add_element(const fo_lb_handle_t *lb, json_t *pair, fo_lb_observed_t *out, char *err,
-                       size_t errlen)
+static int add_element(json_t *pair, fo_lb__nft_dnat_t *out, char *err, size_t errlen)
 {
     json_t *key = json_array_get(pair, 0);
     json_t *concat = json_object_get(json_array_get(pair, 1), "concat");
     const char *addr = json_string_value(json_array_get(concat, 0));
-    json_int_t port = json_integer_value(json_array_get(concat, 1));
-    if (addr == NULL || port <= 0 || port > 65535)
+    json_t *port = json_array_get(concat, 1);
+    struct in_addr a;
+    if (json_array_size(pair) != 2 || json_array_size(concat) != 2 || addr == NULL ||
+        strlen(addr) >= INET_ADDRSTRLEN || inet_pton(AF_INET, addr, &a) != 1 ||
+        !json_is_integer(port) || json_integer_value(port) < 1 ||
+        json_integer_value(port) > 65535)
+        return fo_lb__fail(err, errlen, "a dnat map element that is not [key, IPv4 . port]");
+    json_t *elem = json_object_get(key, "elem");
+    json_t *val = elem != NULL ? json_object_get(elem, "val") : key;
+    json_t *comment = json_object_get(elem, "comment");
+    if (!json_is_integer(val) || json_integer_value(val) < 0 ||
+        json_integer_value(val) > UINT32_MAX || (elem != NULL && !json_is_object(elem)))
+        return fo_lb__fail(err, errlen, "a dnat map element whose key is not 0..%u",
+                           UINT32_MAX);
+    if (comment != NULL && (!json_is_string(comment) ||
+                            !printable_name(json_string_value(comment))))
         return fo_lb__fail(err, errlen,
-                           "nft in %s, table ip %s: a dnat map element that is not "
-                           "address . port",
-                           where(lb), lb->table);
+                           "a dnat map element whose comment is not 1..%u of '!'..'~'",
+                           FO_LB__NAME_MAX);
     if (out->n >= FO_LB_MAX_BACKENDS)
-        return fo_lb__fail(err, errlen, "nft in %s, table ip %s: more than %u backends", where(lb),
-                           lb->table, FO_LB_MAX_BACKENDS);
-    const char *comment =
-        json_string_value(json_object_get(json_object_get(key, "elem"), "comment"));
-    fo_lb_observed_server_t *s = &out->servers[out->n++];
+        return fo_lb__fail(err, errlen, "more than %u dnat map elements", FO_LB_MAX_BACKENDS);
+    fo_lb__nft_target_t *t = &out->t[out->n++];
+    t->port = (uint16_t)json_integer_value(port);
+    t->key = (uint32_t)json_integer_value(val);
+    snprintf(t->addr, sizeof t->addr, "%s", addr);
     if (comment != NULL)
-        snprintf(s->name, sizeof s->name, "%s", comment);
+        snprintf(t->name, sizeof t->name, "%s", json_string_value(comment));
     else
-        snprintf(s->name, sizeof s->name, "%s:%d", addr, (int)port);
-    s->active = true;
-    s->healthy = true;
-    s->current = -1;
+        snprintf(t->name, sizeof t->name, "%s:%u", addr, (unsigned)t->port);
     return 0;
 }
 
-int fo_lb__kernel_observe(fo_lb_handle_t *lb, fo_lb_observed_t *out, char *err, size_t errlen)
+int fo_lb__nft_parse_dnat(const char *text, size_t len, fo_lb__nft_dnat_t *out, char *err,
+                          size_t errlen)
 {
-    const char *argv[] = {"nft", "-j", "list", "table", "ip", lb->table, NULL};
-    char *text = NULL;
-    int rc = nft(lb, argv, NULL, &text, err, errlen);
-    if (rc < 0)
-        return -1;
-    if (rc > 0) {
-        bool absent = text != NULL && strstr(text, "No such file or directory") != NULL;
-        if (!absent) {
-            char shown[400];
-            fo_lb__squash(shown, sizeof shown, text, 300);
-            fo_lb__fail(err, errlen, "nft in %s: list table ip %s: %s", where(lb), lb->table,
-                        shown);
-        }
-        free(text);
-        return absent ? 0 : -1; /* no table: not running */
-    }
+    out->n = 0;
+    if (len > FO_LB__RUN_OUT_MAX)
+        return fo_lb__fail(err, errlen, "%zu bytes of JSON, more than %u", len,
+                           FO_LB__RUN_OUT_MAX);
     json_error_t jerr;
-    json_t *root = json_loads(text ? text : "", 0, &jerr);
-    free(text);
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     json_t *items = json_object_get(root, "nftables");
     if (!json_is_array(items)) {
         json_decref(root);
-        return fo_lb__fail(err, errlen,
-                           "nft -j in %s: list table ip %s: not the expected JSON (%s)", where(lb),
-                           lb->table, jerr.text);
+        /* jansson may quote the input: printable ASCII only in a message */
+        char why[sizeof jerr.text];
+        snprintf(why, sizeof why, "%s", root == NULL ? jerr.text : "no \"nftables\" array");
+        for (char *p = why; *p; p++)
+            if (*p < ' ' || *p > '~')
+                *p = '?';
+        return fo_lb__fail(err, errlen, "not the expected JSON (%s)", why);
     }
-    out->running = true;
-    rc = 0;
+    int rc = 0;
     size_t i;
     json_t *item;
     json_array_foreach(items, i, item)
@@ -244,12 +256,57 @@ int fo_lb__kernel_observe(fo_lb_handle_t *lb, fo_lb_observed_t *out, char *err, 
             json_array_foreach(set, k, pair)
             {
                 if (rc == 0)
-                    rc = add_element(lb, pair, out, err, errlen);
+                    rc = add_element(pair, out, err, errlen);
             }
         }
     }
     json_decref(root);
+    if (rc != 0)
+        out->n = 0;
     return rc;
+}
+
+/* ---- observe, destroy ---- */
+
+int fo_lb__kernel_observe(fo_lb_handle_t *lb, fo_lb_observed_t *out, char *err, size_t errlen)
+{
+    const char *argv[] = {"nft", "-j", "list", "table", "ip", lb->table, NULL};
+    char *text = NULL;
+    int rc = nft(lb, argv, NULL, &text, err, errlen);
+    if (rc < 0)
+        return -1;
+    if (rc > 0) {
+        bool absent = text != NULL && strstr(text, "No such file or directory") != NULL;
+        if (!absent) {
+            char shown[400];
+            fo_lb__squash(shown, sizeof shown, text, 300);
+            fo_lb__fail(err, errlen, "nft in %s: list table ip %s: %s", where(lb), lb->table,
+                        shown);
+        }
+        free(text);
+        return absent ? 0 : -1; /* no table: not running */
+    }
+    fo_lb__nft_dnat_t *map = malloc(sizeof *map);
+    char why[256];
+    rc = map == NULL ? fo_lb__fail(why, sizeof why, "out of memory")
+                     : fo_lb__nft_parse_dnat(text ? text : "", text ? strlen(text) : 0, map, why,
+                                             sizeof why);
+    free(text);
+    if (rc != 0) {
+        free(map);
+        return fo_lb__fail(err, errlen, "nft -j in %s: list table ip %s: %s", where(lb), lb->table,
+                           why);
+    }
+    out->running = true;
+    for (size_t i = 0; i < map->n; i++) {
+        fo_lb_observed_server_t *s = &out->servers[out->n++];
+        snprintf(s->name, sizeof s->name, "%s", map->t[i].name);
+        s->active = true;
+        s->healthy = true;
+        s->current = -1;
+    }
+    free(map);
+    return 0;
 }
 
 int fo_lb__kernel_destroy(fo_lb_handle_t *lb, char *err, size_t errlen)

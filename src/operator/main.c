@@ -9,6 +9,7 @@
  *   delete             stop every node and the balancer, remove the cluster
  *   run NAME           the controller itself (apply starts it in the background)
  */
+#include "operator/pathf.h"
 #include "operator/controller.h"
 #include "operator/spec.h"
 
@@ -91,7 +92,7 @@ static int fail(int code, const char *fmt, ...)
 static int mkdirs(const char *path)
 {
     char buf[PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
+    fo_pathf(buf, sizeof buf, "%s", path);
     for (char *p = buf + 1; *p; p++)
         if (*p == '/') {
             *p = '\0';
@@ -108,7 +109,7 @@ static void run_dir(const opts_t *o, char *buf, size_t len)
     char abs[PATH_MAX];
     d = d && *d ? d : "ferry-run";
     if (d[0] != '/' && getcwd(abs, sizeof abs))
-        snprintf(buf, len, "%s/%s", abs, d);
+        fo_pathf(buf, len, "%s/%s", abs, d);
     else
         snprintf(buf, len, "%s", d);
 }
@@ -119,7 +120,7 @@ static int cluster_dir(const opts_t *o, char *buf, size_t len)
     char rd[PATH_MAX];
     run_dir(o, rd, sizeof rd);
     if (o->name) {
-        snprintf(buf, len, "%s/%s", rd, o->name);
+        fo_pathf(buf, len, "%s/%s", rd, o->name);
     } else {
         char found[256] = "";
         int n = 0;
@@ -127,7 +128,7 @@ static int cluster_dir(const opts_t *o, char *buf, size_t len)
         struct dirent *e;
         while (d && (e = readdir(d))) {
             char probe[PATH_MAX + 300];
-            snprintf(probe, sizeof probe, "%s/%s/platform.json", rd, e->d_name);
+            fo_pathf(probe, sizeof probe, "%s/%s/platform.json", rd, e->d_name);
             if (e->d_name[0] != '.' && access(probe, F_OK) == 0) {
                 n++;
                 snprintf(found, sizeof found, "%s", e->d_name);
@@ -142,10 +143,10 @@ static int cluster_dir(const opts_t *o, char *buf, size_t len)
                 fail(EXIT_USAGE, "no cluster in %s (apply one, or give --run-dir)", rd);
             return -1;
         }
-        snprintf(buf, len, "%s/%s", rd, found);
+        fo_pathf(buf, len, "%s/%s", rd, found);
     }
     char probe[PATH_MAX + 32];
-    snprintf(probe, sizeof probe, "%s/platform.json", buf);
+    fo_pathf(probe, sizeof probe, "%s/platform.json", buf);
     if (access(probe, F_OK) != 0) {
         fail(EXIT_USAGE, "no cluster at %s", buf);
         return -1;
@@ -180,7 +181,7 @@ static void default_binary(char *buf, size_t len)
 static int write_secret(const char *dir)
 {
     char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/secret", dir);
+    fo_pathf(path, sizeof path, "%s/secret", dir);
     if (access(path, F_OK) == 0)
         return 0;
     unsigned char raw[24];
@@ -219,7 +220,7 @@ static int start_background(const char *rd, const char *name, const char *dir)
         if (fork() != 0)
             _exit(0);
         char logp[PATH_MAX + 32];
-        snprintf(logp, sizeof logp, "%s/controller.log", dir);
+        fo_pathf(logp, sizeof logp, "%s/controller.log", dir);
         int fd = open(logp, O_WRONLY | O_CREAT | O_APPEND, 0600);
         int nul = open("/dev/null", O_RDONLY);
         if (fd >= 0) {
@@ -251,8 +252,8 @@ static void on_int(int s)
 static int follow(const char *dir, const char *revision, long from, long timeout_s)
 {
     char evp[PATH_MAX + 16], stp[PATH_MAX + 16];
-    snprintf(evp, sizeof evp, "%s/events.log", dir);
-    snprintf(stp, sizeof stp, "%s/status.json", dir);
+    fo_pathf(evp, sizeof evp, "%s/events.log", dir);
+    fo_pathf(stp, sizeof stp, "%s/status.json", dir);
     signal(SIGINT, on_int);
     time_t end = time(NULL) + timeout_s;
     long off = from;
@@ -305,7 +306,7 @@ static int cmd_apply(const opts_t *o)
         return fail(EXIT_USAGE, "%s", err);
     char rd[PATH_MAX], dir[PATH_MAX + 80];
     run_dir(o, rd, sizeof rd);
-    snprintf(dir, sizeof dir, "%s/%s", rd, spec.name);
+    fo_pathf(dir, sizeof dir, "%s/%s", rd, spec.name);
     int rc = EXIT_FAIL;
     if (mkdirs(dir) != 0) {
         fail(EXIT_FAIL, "cannot create %s: %s", dir, strerror(errno));
@@ -357,7 +358,7 @@ static int cmd_apply(const opts_t *o)
     }
     /* Store the spec, canonical, through a temporary file. */
     char path[PATH_MAX + 100], tmp[PATH_MAX + 120];
-    snprintf(path, sizeof path, "%s/spec.yaml", dir);
+    fo_pathf(path, sizeof path, "%s/spec.yaml", dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
     if (!f) {
@@ -372,7 +373,7 @@ static int cmd_apply(const opts_t *o)
     char rev[FO_REVISION_LEN + 1];
     fo_spec_revision(&spec, rev);
     char evp[PATH_MAX + 100];
-    snprintf(evp, sizeof evp, "%s/events.log", dir);
+    fo_pathf(evp, sizeof evp, "%s/events.log", dir);
     struct stat sb;
     long from = stat(evp, &sb) == 0 ? (long)sb.st_size : 0;
     printf("ferrycluster/%s: revision %s applied (%s, %u replicas, %s load balancer on "
@@ -426,7 +427,7 @@ static int cmd_status(const opts_t *o)
     if (cluster_dir(o, dir, sizeof dir) != 0)
         return EXIT_USAGE;
     char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/status.json", dir);
+    fo_pathf(path, sizeof path, "%s/status.json", dir);
     json_error_t je;
     json_t *st = json_load_file(path, 0, &je);
     if (!st)
@@ -498,7 +499,7 @@ static int cmd_events(const opts_t *o)
     if (cluster_dir(o, dir, sizeof dir) != 0)
         return EXIT_USAGE;
     char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/events.log", dir);
+    fo_pathf(path, sizeof path, "%s/events.log", dir);
     FILE *f = fopen(path, "r");
     if (!f)
         return fail(EXIT_FAIL, "%s: %s", path, strerror(errno));
@@ -518,7 +519,7 @@ static int cmd_events(const opts_t *o)
 static int touch(const char *dir, const char *leaf)
 {
     char path[PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/%s", dir, leaf);
+    fo_pathf(path, sizeof path, "%s/%s", dir, leaf);
     int fd = open(path, O_WRONLY | O_CREAT, 0600);
     if (fd < 0)
         return -1;
@@ -565,7 +566,7 @@ static int cmd_delete(const opts_t *o)
                            "secret",    "controller.lock", "abort-requested", "delete-requested"};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         char path[PATH_MAX + 32];
-        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        fo_pathf(path, sizeof path, "%s/%s", dir, files[i]);
         unlink(path);
     }
     printf("cluster deleted (logs kept in %s)\n", dir);
@@ -576,9 +577,9 @@ static int cmd_run(const opts_t *o)
 {
     char rd[PATH_MAX], dir[PATH_MAX + 80];
     run_dir(o, rd, sizeof rd);
-    snprintf(dir, sizeof dir, "%s/%s", rd, o->name);
+    fo_pathf(dir, sizeof dir, "%s/%s", rd, o->name);
     char probe[PATH_MAX + 100];
-    snprintf(probe, sizeof probe, "%s/platform.json", dir);
+    fo_pathf(probe, sizeof probe, "%s/platform.json", dir);
     if (access(probe, F_OK) != 0)
         return fail(EXIT_USAGE, "no cluster at %s (apply a spec first)", dir);
     return fo_controller_run(dir, true);

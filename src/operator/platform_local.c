@@ -14,6 +14,7 @@
  *   kernel:  node on 127.0.1.<slot + 1> with the well-known ports 1883,
  *            18083, 4370, inside the cluster's network namespace.
  */
+#include "operator/pathf.h"
 #include "operator/platform_local.h"
 
 #include "operator/lb.h"
@@ -70,7 +71,7 @@ static int64_t now_ms(void)
 
 static void node_dir(const local_t *l, const char *name, const char *leaf, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s/nodes/%s%s%s", l->dir, name, leaf ? "/" : "", leaf ? leaf : "");
+    fo_pathf(buf, len, "%s/nodes/%s%s%s", l->dir, name, leaf ? "/" : "", leaf ? leaf : "");
 }
 
 static void addrs(const local_t *l, uint32_t slot, char *host, size_t hlen, uint16_t *mqtt,
@@ -171,7 +172,7 @@ static int by_name(const void *a, const void *b)
 static size_t list_names(const local_t *l, char names[][FO_NODE_NAME_MAX], size_t max)
 {
     char path[4200];
-    snprintf(path, sizeof path, "%s/nodes", l->dir);
+    fo_pathf(path, sizeof path, "%s/nodes", l->dir);
     DIR *d = opendir(path);
     if (!d)
         return 0;
@@ -416,17 +417,17 @@ static void reap(local_t *l, const node_rec_t *r)
 {
     char from[4200], to[4400], cmd[8600];
     node_dir(l, r->name, "node.log", from, sizeof from);
-    snprintf(to, sizeof to, "%s/logs", l->dir);
+    fo_pathf(to, sizeof to, "%s/logs", l->dir);
     mkdir(to, 0700);
-    snprintf(to, sizeof to, "%s/logs/%s.log", l->dir, r->name);
+    fo_pathf(to, sizeof to, "%s/logs/%s.log", l->dir, r->name);
     rename(from, to);
     node_dir(l, r->name, NULL, from, sizeof from);
     /* data/ holds the evacuation state file and nothing else we need. */
-    snprintf(cmd, sizeof cmd, "%s/data/evacuation.json", from);
+    fo_pathf(cmd, sizeof cmd, "%s/data/evacuation.json", from);
     unlink(cmd);
-    snprintf(cmd, sizeof cmd, "%s/data", from);
+    fo_pathf(cmd, sizeof cmd, "%s/data", from);
     rmdir(cmd);
-    snprintf(cmd, sizeof cmd, "%s/node.json", from);
+    fo_pathf(cmd, sizeof cmd, "%s/node.json", from);
     unlink(cmd);
     if (rmdir(from) != 0)
         fprintf(stderr, "ferry-operator: cannot remove %s: %s\n", from, strerror(errno));
@@ -626,7 +627,7 @@ fo_platform_t *fo_local_open(const fo_local_config_t *cfg, char *err, size_t err
     l->cfg = *cfg;
     snprintf(l->dir, sizeof l->dir, "%s", cfg->dir);
     char path[4200];
-    snprintf(path, sizeof path, "%s/nodes", l->dir);
+    fo_pathf(path, sizeof path, "%s/nodes", l->dir);
     if (mkdir(path, 0700) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
         free(l);
