@@ -122,7 +122,7 @@ run_one() { # strategy
   (in_ns "$name" "$BENCH" clients -n "$CLIENTS" --host "$SERVICE_HOST" --port "$SERVICE_PORT" \
     --qos 1 --rate "$MSG_RATE" --connect-rate "$CONNECT_RATE" --duration $(( dur + 2 * SETTLE )) \
     --admin "$admins" --csv "$out/bench.csv" --clients-out "$out/clients.txt" \
-    --drain 5 --events "$out/events.txt" --quiet > "$out/bench.out" 2> "$out/bench.err") &
+    --setup-timeout 300 --drain 5 --events "$out/events.txt" --quiet > "$out/bench.out" 2> "$out/bench.err") &
   bench_pid=$!
   # Which node answers at each admin address, once a second (for the chart's
   # labels: a slot can hold a blue node and later a green one).

@@ -23,8 +23,13 @@
 #include <unistd.h>
 #include <uv.h>
 
-#define PROBE_TIMEOUT_MS 2000
+#define PROBE_TIMEOUT_MS 4000 /* a node busy with a reconnect storm answers late */
 #define POST_TIMEOUT_MS 5000
+/* A ready node whose probe fails is taken for unready only after this many
+ * rounds in a row (Kubernetes' failureThreshold): a node busy with a
+ * reconnect storm answers late, and dropping it from the balancer for that
+ * would make the storm worse. A process that is gone is down at once. */
+#define PROBE_FAILURE_THRESHOLD 3
 
 static int64_t wall_ms(void)
 {
@@ -171,6 +176,12 @@ typedef struct ctl {
     fo_condition_t prev_cond[FO_N_CONDITIONS];
     int64_t cond_since[FO_N_CONDITIONS];
     char last_line[512];
+    /* Probe failures in a row of nodes that were ready (by name). */
+    struct {
+        char name[FO_NODE_NAME_MAX];
+        unsigned failures;
+    } probe_fail[FO_MAX_NODES];
+    size_t n_probe_fail;
     /* The last round's events: one repeated every round while the world
      * catches up (a route not yet confirmed) is logged once. */
     char prev_events[FO_MAX_EVENTS][FO_TEXT_MAX];
@@ -403,6 +414,35 @@ static bool has_flag(const char *dir, const char *leaf)
     return access(path, F_OK) == 0;
 }
 
+/* Applies PROBE_FAILURE_THRESHOLD: a running node that was ready last round
+ * and now fails its probe stays ready for a few rounds. */
+static void smooth_readiness(ctl_t *c)
+{
+    size_t keep = 0;
+    unsigned prev[FO_MAX_NODES] = {0};
+    bool was_ready[FO_MAX_NODES] = {0};
+    for (size_t i = 0; i < c->world.n_nodes; i++)
+        for (size_t k = 0; k < c->n_probe_fail; k++)
+            if (strcmp(c->probe_fail[k].name, c->obs_nodes[i].name) == 0) {
+                was_ready[i] = true;
+                prev[i] = c->probe_fail[k].failures;
+            }
+    for (size_t i = 0; i < c->world.n_nodes; i++) {
+        fo_obs_node_t *o = &c->obs_nodes[i];
+        unsigned failures = 0;
+        if (!o->ready && was_ready[i] && o->running && !o->terminating &&
+            prev[i] + 1 < PROBE_FAILURE_THRESHOLD) {
+            o->ready = true; /* not yet: it answered late, it did not fail */
+            failures = prev[i] + 1;
+        } else if (!o->ready) {
+            continue; /* unready: forget it until it is ready again */
+        }
+        snprintf(c->probe_fail[keep].name, FO_NODE_NAME_MAX, "%s", o->name);
+        c->probe_fail[keep++].failures = failures;
+    }
+    c->n_probe_fail = keep;
+}
+
 static int64_t round_once(ctl_t *c)
 {
     char err[1024], path[4200];
@@ -424,6 +464,7 @@ static int64_t round_once(ctl_t *c)
 
     c->pf->ops->observe(c->pf, &c->world);
     fo_probe_nodes(&c->world, c->obs_nodes, &c->members, PROBE_TIMEOUT_MS);
+    smooth_readiness(c);
     for (size_t i = 0; i < c->world.n_nodes; i++)
         if (c->obs_nodes[i].ready && !c->obs_nodes[i].ever_ready) {
             c->pf->ops->mark_ready(c->pf, c->obs_nodes[i].name);

@@ -28,34 +28,46 @@ static const char *const evac_names[] = {
     [FO_EVAC_PROHIBITING] = "prohibiting",
 };
 
+#define N_OF(a) (sizeof(a) / sizeof *(a))
+
+static const char *name_of(const char *const *names, size_t n, unsigned i)
+{
+    return i < n ? names[i] : "?";
+}
+
+/* The index of s in names, or -1. */
+static int index_of(const char *const *names, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(s, names[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
 const char *fo_phase_name(fo_phase_t p)
 {
-    return (unsigned)p < sizeof phase_names / sizeof *phase_names ? phase_names[p] : "?";
+    return name_of(phase_names, N_OF(phase_names), (unsigned)p);
 }
 
 bool fo_phase_parse(const char *s, fo_phase_t *out)
 {
-    for (size_t i = 0; i < sizeof phase_names / sizeof *phase_names; i++)
-        if (strcmp(s, phase_names[i]) == 0) {
-            *out = (fo_phase_t)i;
-            return true;
-        }
-    return false;
+    int i = index_of(phase_names, N_OF(phase_names), s);
+    if (i >= 0)
+        *out = (fo_phase_t)i;
+    return i >= 0;
 }
 
 const char *fo_evac_state_name(fo_evac_state_t s)
 {
-    return (unsigned)s < sizeof evac_names / sizeof *evac_names ? evac_names[s] : "?";
+    return name_of(evac_names, N_OF(evac_names), (unsigned)s);
 }
 
 bool fo_evac_state_parse(const char *s, fo_evac_state_t *out)
 {
-    for (size_t i = 0; i < sizeof evac_names / sizeof *evac_names; i++)
-        if (strcmp(s, evac_names[i]) == 0) {
-            *out = (fo_evac_state_t)i;
-            return true;
-        }
-    return false;
+    int i = index_of(evac_names, N_OF(evac_names), s);
+    if (i >= 0)
+        *out = (fo_evac_state_t)i;
+    return i >= 0;
 }
 
 void fo_node_name(char *buf, const char *cluster, const char *revision, uint32_t ordinal)

@@ -421,13 +421,20 @@ static const char *js(json_t *o, const char *k)
     return s && *s ? s : "-";
 }
 
+/* The cluster's file `leaf` (see cluster_dir); also gives the directory. */
+static int cluster_file(const opts_t *o, const char *leaf, char *dir, size_t dlen, char *path,
+                        size_t plen)
+{
+    if (cluster_dir(o, dir, dlen) != 0)
+        return -1;
+    return fo_pathf(path, plen, "%s/%s", dir, leaf) ? 0 : -1;
+}
+
 static int cmd_status(const opts_t *o)
 {
-    char dir[PATH_MAX];
-    if (cluster_dir(o, dir, sizeof dir) != 0)
+    char dir[PATH_MAX], path[PATH_MAX + 16];
+    if (cluster_file(o, "status.json", dir, sizeof dir, path, sizeof path) != 0)
         return EXIT_USAGE;
-    char path[PATH_MAX + 16];
-    fo_pathf(path, sizeof path, "%s/status.json", dir);
     json_error_t je;
     json_t *st = json_load_file(path, 0, &je);
     if (!st)
@@ -495,11 +502,9 @@ static int cmd_status(const opts_t *o)
 
 static int cmd_events(const opts_t *o)
 {
-    char dir[PATH_MAX];
-    if (cluster_dir(o, dir, sizeof dir) != 0)
+    char dir[PATH_MAX], path[PATH_MAX + 16];
+    if (cluster_file(o, "events.log", dir, sizeof dir, path, sizeof path) != 0)
         return EXIT_USAGE;
-    char path[PATH_MAX + 16];
-    fo_pathf(path, sizeof path, "%s/events.log", dir);
     FILE *f = fopen(path, "r");
     if (!f)
         return fail(EXIT_FAIL, "%s: %s", path, strerror(errno));

@@ -6,8 +6,8 @@
  *   GET /api/v1/evacuation state, current_connected/sessions, failed;
  *   GET /api/v1/cluster    the members it knows and whether their links are
  *                          up: a node is ready only when it sees every other
- *                          running node (it joined), and a deleted node is
- *                          forgotten when no node lists it.
+ *                          running node that was ready once (it joined), and
+ *                          a deleted node is forgotten when no node lists it.
  * And the two evacuation calls (POST start/stop), one at a time.
  */
 #include "operator/probe.h"
@@ -143,7 +143,10 @@ void fo_probe_nodes(const fo_pworld_t *w, fo_obs_node_t *out, fo_probe_members_t
         bool joined = cluster != NULL;
         json_t *list = cluster ? json_object_get(cluster, "nodes") : NULL;
         for (size_t j = 0; joined && j < n; j++) {
-            if (j == i || !w->nodes[j].running || w->nodes[j].terminating)
+            /* Only nodes that were ready once: two new nodes must not wait
+             * for each other, and a node being replaced does not count. */
+            if (j == i || !w->nodes[j].running || w->nodes[j].terminating ||
+                !w->nodes[j].ever_ready)
                 continue;
             bool seen = false;
             size_t k;
