@@ -565,6 +565,16 @@ static void plan_rolling(ctx_t *c)
             condition(c, 1, "Progressing", false, "NodesNotReady", "node %s not ready", name);
         }
     }
+    /* An ordinal with no node at all (its old node is gone, the rollout
+     * waits elsewhere) gets its node of the target revision now, as a
+     * StatefulSet recreates a missing pod at the update revision. */
+    for (uint32_t i = 0; i < c->replicas; i++) {
+        bool any = false;
+        for (size_t j = 0; j < obs->n_nodes && !any; j++)
+            any = node_at(c, j)->ordinal == i;
+        if (!any && (int)i != busy_ord)
+            ensure(c, c->target, i, -1);
+    }
     /* Nodes of the other ordinals keep running; beyond replicas they go. */
     for (size_t j = 0; j < obs->n_nodes; j++) {
         const fo_obs_node_t *o = node_at(c, j);

@@ -1606,6 +1606,17 @@ static void test_rolling(void)
          .lb = "B1 B2",
          .members = "B1 B2",
          .acts = "ENSURE B0"},
+        {.what = "an updated node turns unready after ordinal 0's old node went: the "
+                 "missing ordinal 0 is created anyway (a StatefulSet recreates a "
+                 "missing pod at the update revision)",
+         .spec = "B 3 rolling",
+         .cont = true,
+         .dt_s = 1,
+         .nodes = "B1 B2?",
+         .lb = "B1 B2",
+         .members = "B1 B2",
+         .acts = "ENSURE B2, ENSURE B0, ROUTE B1",
+         .x_step = "2"},
         {.what = "all new and ready: route all, Running",
          .spec = "B 3 rolling",
          .cont = true,
