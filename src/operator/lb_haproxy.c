@@ -21,6 +21,9 @@
  *   connection ("Server still has connections attached to it").
  * - One command per connection: haproxy answers and closes. Success of
  *   set/enable commands is an empty answer; failures are a sentence.
+ * - Every answer ends with an empty line ("...\n\n"), so the readers of
+ *   `show servers state` and `show stat` (pure: fo_lb__hx_parse_*, lb_int.h)
+ *   tell a cut answer from a whole one and refuse it.
  * - PID 1 here does not reap orphans: a stopped haproxy may stay a zombie,
  *   so liveness is read from /proc/<pid>/stat, not kill(pid, 0).
  */
@@ -216,8 +219,8 @@ static int stop_pid(const fo_lb_handle_t *lb, pid_t pid)
  * NUL-terminated; the caller frees) and its length in *lenp (if not NULL),
  * or NULL with err. *down (if not NULL) tells a socket that nobody answers
  * (no process) from other failures. */
-static char *hx_cmd(const fo_lb_handle_t *lb, const char *cmd, bool *down, size_t *lenp,
-                    char *err, size_t errlen)
+static char *hx_cmd(const fo_lb_handle_t *lb, const char *cmd, bool *down, size_t *lenp, char *err,
+                    size_t errlen)
 {
     char *buf = NULL;
     size_t len = 0, cap = 0;
@@ -446,9 +449,9 @@ static bool copy_name(char *dst, span_t f)
 }
 
 /* The columns of `show servers state` that we read, in this order. */
-static const char *const STATE_COLS[] = {"srv_name",         "srv_addr",        "srv_op_state",
-                                         "srv_admin_state",  "srv_check_result", "srv_check_state",
-                                         "srv_port",         "srv_check_port"};
+static const char *const STATE_COLS[] = {"srv_name",        "srv_addr",         "srv_op_state",
+                                         "srv_admin_state", "srv_check_result", "srv_check_state",
+                                         "srv_port",        "srv_check_port"};
 enum { SC_NAME, SC_ADDR, SC_OP, SC_ADMIN, SC_RES, SC_CST, SC_PORT, SC_CPORT, SC_N };
 
 /* Finds `names` in the header fields (separated by sep; the first
@@ -549,8 +552,7 @@ int fo_lb__hx_parse_servers_state(const char *text, size_t len, const char *back
         return fo_lb__fail(err, errlen, "haproxy \"show servers state %s\": %s", backend, why);
     pos = 0;
     if (!next_line(body, &pos, &line)) /* "1" was checked above */
-        return fo_lb__fail(err, errlen, "haproxy \"show servers state %s\": empty answer",
-                           backend);
+        return fo_lb__fail(err, errlen, "haproxy \"show servers state %s\": empty answer", backend);
     size_t idx[SC_N], nhead = 0;
     if (!next_line(body, &pos, &line) || line.len < 2 || memcmp(line.p, "# ", 2) != 0 ||
         !header_columns((span_t){line.p + 2, line.len - 2}, ' ', STATE_COLS, SC_N, idx, &nhead))
@@ -561,8 +563,9 @@ int fo_lb__hx_parse_servers_state(const char *text, size_t len, const char *back
     size_t got = 0;
     while (next_line(body, &pos, &line)) {
         if (got == cap)
-            return fo_lb__fail(err, errlen, "haproxy \"show servers state %s\": more than %zu servers",
-                               backend, cap);
+            return fo_lb__fail(err, errlen,
+                               "haproxy \"show servers state %s\": more than %zu servers", backend,
+                               cap);
         if (state_row(line, idx, nhead, &out[got], backend, err, errlen) != 0)
             return -1;
         for (size_t i = 0; i < got; i++)
@@ -580,25 +583,25 @@ int fo_lb__hx_parse_servers_state(const char *text, size_t len, const char *back
 static const char *const STAT_COLS[] = {"pxname", "svname", "scur"};
 enum { ST_PX, ST_SV, ST_SCUR, ST_N };
 
-int fo_lb__hx_parse_stat(const char *text, size_t len, const char *backend,
-                         fo_lb__hx_server_t *s, size_t n, char *err, size_t errlen)
+int fo_lb__hx_parse_stat(const char *text, size_t len, const char *backend, fo_lb__hx_server_t *s,
+                         size_t n, char *err, size_t errlen)
 {
     int64_t scur[FO_LB__HX_SERVERS_MAX];
     bool seen[FO_LB__HX_SERVERS_MAX];
     if (n > FO_LB__HX_SERVERS_MAX)
-        return fo_lb__fail(err, errlen, "haproxy \"show stat %s\": %zu servers, more than %u",
+        return fo_lb__fail(err, errlen, "haproxy \"show stat %s 4 -1\": %zu servers, more than %u",
                            backend, n, FO_LB__HX_SERVERS_MAX);
     span_t body, line = {text, 0};
     const char *why = answer_body(text, len, &body);
     if (why != NULL)
-        return fo_lb__fail(err, errlen, "haproxy \"show stat %s\": %s", backend, why);
+        return fo_lb__fail(err, errlen, "haproxy \"show stat %s 4 -1\": %s", backend, why);
     size_t pos = 0, idx[ST_N], nhead = 0;
     if (!next_line(body, &pos, &line) || line.len < 2 || memcmp(line.p, "# ", 2) != 0 ||
         !header_columns((span_t){line.p + 2, line.len - 2}, ',', STAT_COLS, ST_N, idx, &nhead)) {
         char shown[160];
         quote(shown, sizeof shown, line);
         return fo_lb__fail(err, errlen,
-                           "haproxy \"show stat %s\" answered \"%s\" (not a header naming "
+                           "haproxy \"show stat %s 4 -1\" answered \"%s\" (not a header naming "
                            "pxname, svname and scur)",
                            backend, shown);
     }
@@ -612,12 +615,12 @@ int fo_lb__hx_parse_stat(const char *text, size_t len, const char *backend,
         char shown[160];
         quote(shown, sizeof shown, line);
         if (++rows > FO_LB__HX_SERVERS_MAX)
-            return fo_lb__fail(err, errlen, "haproxy \"show stat %s\": more than %u rows",
+            return fo_lb__fail(err, errlen, "haproxy \"show stat %s 4 -1\": more than %u rows",
                                backend, FO_LB__HX_SERVERS_MAX);
         if (nf != nhead)
-            return fo_lb__fail(err, errlen,
-                               "haproxy \"show stat %s\": a row with %zu of %zu columns: \"%s\"",
-                               backend, nf, nhead, shown);
+            return fo_lb__fail(
+                err, errlen, "haproxy \"show stat %s 4 -1\": a row with %zu of %zu columns: \"%s\"",
+                backend, nf, nhead, shown);
         size_t i = 0;
         while (i < n && !span_is(f[ST_SV], s[i].name))
             i++;
@@ -626,11 +629,11 @@ int fo_lb__hx_parse_stat(const char *text, size_t len, const char *backend,
         uint64_t v;
         if (!parse_uint(f[ST_SCUR], INT64_MAX, &v))
             return fo_lb__fail(err, errlen,
-                               "haproxy \"show stat %s\": server %s: scur is not a number: "
+                               "haproxy \"show stat %s 4 -1\": server %s: scur is not a number: "
                                "\"%s\"",
                                backend, s[i].name, shown);
         if (seen[i])
-            return fo_lb__fail(err, errlen, "haproxy \"show stat %s\": server %s listed twice",
+            return fo_lb__fail(err, errlen, "haproxy \"show stat %s 4 -1\": server %s listed twice",
                                backend, s[i].name);
         seen[i] = true;
         scur[i] = (int64_t)v;

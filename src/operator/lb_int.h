@@ -129,8 +129,8 @@ int fo_lb__hx_parse_servers_state(const char *text, size_t len, const char *back
  * `backend` with another field count than the header or a scur that is not
  * a decimal number, a server listed twice, a truncated answer, len >
  * FO_LB__HX_ANSWER_MAX, n > FO_LB__HX_SERVERS_MAX. */
-int fo_lb__hx_parse_stat(const char *text, size_t len, const char *backend,
-                         fo_lb__hx_server_t *s, size_t n, char *err, size_t errlen);
+int fo_lb__hx_parse_stat(const char *text, size_t len, const char *backend, fo_lb__hx_server_t *s,
+                         size_t n, char *err, size_t errlen);
 
 /* One element of the kernel balancer's dnat map, as `nft -j list table ip
  * <table>` shows it: [{"elem": {"val": key, "comment": name}}, {"concat":

@@ -184,20 +184,17 @@ static int add_element(json_t *pair, fo_lb__nft_dnat_t *out, char *err, size_t e
     struct in_addr a;
     if (json_array_size(pair) != 2 || json_array_size(concat) != 2 || addr == NULL ||
         strlen(addr) >= INET_ADDRSTRLEN || inet_pton(AF_INET, addr, &a) != 1 ||
-        !json_is_integer(port) || json_integer_value(port) < 1 ||
-        json_integer_value(port) > 65535)
+        !json_is_integer(port) || json_integer_value(port) < 1 || json_integer_value(port) > 65535)
         return fo_lb__fail(err, errlen, "a dnat map element that is not [key, IPv4 . port]");
     json_t *elem = json_object_get(key, "elem");
     json_t *val = elem != NULL ? json_object_get(elem, "val") : key;
     json_t *comment = json_object_get(elem, "comment");
     if (!json_is_integer(val) || json_integer_value(val) < 0 ||
         json_integer_value(val) > UINT32_MAX || (elem != NULL && !json_is_object(elem)))
-        return fo_lb__fail(err, errlen, "a dnat map element whose key is not 0..%u",
-                           UINT32_MAX);
-    if (comment != NULL && (!json_is_string(comment) ||
-                            !printable_name(json_string_value(comment))))
-        return fo_lb__fail(err, errlen,
-                           "a dnat map element whose comment is not 1..%u of '!'..'~'",
+        return fo_lb__fail(err, errlen, "a dnat map element whose key is not 0..%u", UINT32_MAX);
+    if (comment != NULL &&
+        (!json_is_string(comment) || !printable_name(json_string_value(comment))))
+        return fo_lb__fail(err, errlen, "a dnat map element whose comment is not 1..%u of '!'..'~'",
                            FO_LB__NAME_MAX);
     if (out->n >= FO_LB_MAX_BACKENDS)
         return fo_lb__fail(err, errlen, "more than %u dnat map elements", FO_LB_MAX_BACKENDS);
@@ -217,8 +214,7 @@ int fo_lb__nft_parse_dnat(const char *text, size_t len, fo_lb__nft_dnat_t *out, 
 {
     out->n = 0;
     if (len > FO_LB__RUN_OUT_MAX)
-        return fo_lb__fail(err, errlen, "%zu bytes of JSON, more than %u", len,
-                           FO_LB__RUN_OUT_MAX);
+        return fo_lb__fail(err, errlen, "%zu bytes of JSON, more than %u", len, FO_LB__RUN_OUT_MAX);
     json_error_t jerr;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     json_t *items = json_object_get(root, "nftables");
