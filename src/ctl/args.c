@@ -37,7 +37,9 @@ static const opt_spec_t specs[] = {
     {"redirect-to", B(CTL_CMD_EVAC_START), true},
     {"migrate-to", B(CTL_CMD_EVAC_START), true},
     {"wait", B(CTL_CMD_EVAC_START), false},
-    {"watch", B(CTL_CMD_EVAC_STATUS), false},
+    {"watch", B(CTL_CMD_EVAC_STATUS) | B(CTL_CMD_UPGRADE_STATUS), false},
+    {"run-dir", B(CTL_CMD_UPGRADE_STATUS), true},
+    {"name", B(CTL_CMD_UPGRADE_STATUS), true},
     {"nodes", B(CTL_CMD_REBAL_START), true},
     {"abs-conn-threshold", B(CTL_CMD_REBAL_START), true},
     {"rel-conn-threshold", B(CTL_CMD_REBAL_START), true},
@@ -60,6 +62,7 @@ static const char *const cmd_names[CTL_CMD_COUNT] = {
     [CTL_CMD_REBAL_STOP] = "rebalance stop",
     [CTL_CMD_REBAL_STATUS] = "rebalance status",
     [CTL_CMD_GLOBAL_STATUS] = "global-status",
+    [CTL_CMD_UPGRADE_STATUS] = "upgrade-status",
 };
 
 const char *ctl_cmd_name(ctl_cmd_t cmd)
@@ -149,6 +152,20 @@ static bool clean_utf8(const char *s)
     return true;
 }
 
+/* A FerryCluster's metadata.name (a DNS label): also a directory name. */
+static bool cluster_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > CTL_CLUSTER_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        bool alnum = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9');
+        if (!alnum && !(s[i] == '-' && i > 0 && i + 1 < n))
+            return false;
+    }
+    return true;
+}
+
 static bool node_name_char(char ch)
 {
     return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
@@ -211,6 +228,22 @@ static int apply_option(ctl_opts_t *o, const char *name, const char *v, char *er
     }
     if (strcmp(name, "wait") == 0 || strcmp(name, "watch") == 0) {
         o->watch = true;
+        return 0;
+    }
+    if (strcmp(name, "run-dir") == 0) {
+        if (!*v || strlen(v) > CTL_RUN_DIR_MAX)
+            return fail(err, errlen, "--run-dir: expected a directory of 1 to %u bytes",
+                        CTL_RUN_DIR_MAX);
+        o->run_dir = v;
+        return 0;
+    }
+    if (strcmp(name, "name") == 0) {
+        if (!cluster_name(v))
+            return fail(err, errlen,
+                        "--name: expected a cluster name, 1 to 63 characters from a-z 0-9 -, "
+                        "not starting or ending with -, got \"%.80s\"",
+                        v);
+        o->cluster = v;
         return 0;
     }
     /* Everything else goes into the start body, named as in the API. */
@@ -292,9 +325,13 @@ static ctl_cmd_t find_cmd(char **pos, size_t npos, size_t *used, char *err, size
     static const struct {
         const char *word;
         ctl_cmd_t cmd;
-    } one[] = {{"status", CTL_CMD_STATUS},   {"cluster", CTL_CMD_CLUSTER},
-               {"clients", CTL_CMD_CLIENTS}, {"client", CTL_CMD_CLIENT},
-               {"kick", CTL_CMD_KICK},       {"global-status", CTL_CMD_GLOBAL_STATUS}};
+    } one[] = {{"status", CTL_CMD_STATUS},
+               {"cluster", CTL_CMD_CLUSTER},
+               {"clients", CTL_CMD_CLIENTS},
+               {"client", CTL_CMD_CLIENT},
+               {"kick", CTL_CMD_KICK},
+               {"global-status", CTL_CMD_GLOBAL_STATUS},
+               {"upgrade-status", CTL_CMD_UPGRADE_STATUS}};
     *used = 1;
     for (size_t i = 0; i < sizeof one / sizeof one[0]; i++)
         if (strcmp(pos[0], one[i].word) == 0)
@@ -463,9 +500,9 @@ int ctl_args_parse(int argc, char **argv, const char *env_url, const char *env_t
         flag_url |= strcmp(given[i].spec->name, "url") == 0;
         flag_token |= strcmp(given[i].spec->name, "token") == 0;
     }
-    if (flag_url)
+    if (flag_url || o->cmd == CTL_CMD_UPGRADE_STATUS) /* reads a file: no URL, no token */
         env_url = NULL;
-    if (flag_token)
+    if (flag_token || o->cmd == CTL_CMD_UPGRADE_STATUS)
         env_token = NULL;
     if (env_url && *env_url && set_url(o, env_url, err, errlen) != 0) {
         snprintf(err, errlen, "FERRYCTL_URL: expected http://HOST[:PORT] or https://HOST[:PORT]");
@@ -589,7 +626,7 @@ int ctl_request_build(const ctl_opts_t *o, ctl_request_t *r)
         [CTL_CMD_GLOBAL_STATUS] = {"GET", "/api/v1/global_status"},
     };
     memset(r, 0, sizeof *r);
-    if (o->cmd <= CTL_CMD_NONE || o->cmd >= CTL_CMD_COUNT)
+    if (o->cmd <= CTL_CMD_NONE || o->cmd >= CTL_CMD_COUNT || !fixed[o->cmd].path)
         return -1;
     r->method = fixed[o->cmd].method;
     const char *base = fixed[o->cmd].path;

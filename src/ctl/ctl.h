@@ -2,8 +2,9 @@
  * ferryctl, the admin command line over the node's admin HTTP API
  * (docs/admin-api.md). Split in a pure part (args.c: options, validation,
  * the request; output.c: text and JSON output) that does no I/O besides
- * writing to a FILE *, and the HTTP part (http.c, libcurl); main.c ties
- * them together and owns the exit codes and the watch loop.
+ * writing to a FILE *, the HTTP part (http.c, libcurl) and the one command
+ * that reads a file instead (rundir.c: ferry-operator's status.json);
+ * main.c ties them together and owns the exit codes and the watch loops.
  *
  * Ownership: ctl_opts_t borrows its strings from argv and the environment
  * and owns `body` (a jansson object, freed by ctl_opts_free). A
@@ -43,6 +44,10 @@ enum {
 #define CTL_NODE_NAME_MAX 255u
 #define CTL_LIMIT_MAX 10000u
 #define CTL_CLIENT_ID_MAX 65535u
+#define CTL_RUN_DIR_MAX 4000u    /* bytes of --run-dir / FERRY_RUN_DIR */
+#define CTL_CLUSTER_NAME_MAX 63u /* metadata.name of a FerryCluster: a DNS label */
+#define CTL_STALE_MS 30000       /* status.json older than this: warn */
+#define CTL_DEFAULT_RUN_DIR "ferry-run"
 
 typedef enum ctl_cmd {
     CTL_CMD_NONE, /* no command given: usage */
@@ -58,6 +63,7 @@ typedef enum ctl_cmd {
     CTL_CMD_REBAL_STOP,
     CTL_CMD_REBAL_STATUS,
     CTL_CMD_GLOBAL_STATUS,
+    CTL_CMD_UPGRADE_STATUS, /* reads <run-dir>/<name>/status.json: no HTTP */
     CTL_CMD_COUNT
 } ctl_cmd_t;
 
@@ -68,12 +74,14 @@ typedef struct ctl_opts {
     unsigned timeout_s;
     ctl_cmd_t cmd;
     bool help;             /* print the usage of cmd (of everything when NONE) */
-    bool watch;            /* evacuate status --watch, evacuate start --wait */
+    bool watch;            /* evacuate status / upgrade-status --watch, evacuate start --wait */
     unsigned long page;    /* clients; 0: not given */
     unsigned long limit;   /* clients; 0: not given */
     const char *client_id; /* client, kick */
     bool discard;          /* kick */
     json_t *body;          /* evacuate / rebalance start: the given fields only */
+    const char *run_dir;   /* upgrade-status --run-dir; NULL: $FERRY_RUN_DIR, else ferry-run */
+    const char *cluster;   /* upgrade-status --name; NULL: the only cluster in the run dir */
 } ctl_opts_t;
 
 typedef struct ctl_request {
@@ -90,7 +98,8 @@ typedef struct ctl_request {
 int ctl_args_parse(int argc, char **argv, const char *env_url, const char *env_token, ctl_opts_t *o,
                    char *err, size_t errlen);
 void ctl_opts_free(ctl_opts_t *o);
-/* The request of o's command (never for CTL_CMD_NONE). 0, or -1 on ENOMEM. */
+/* The request of o's command (never for CTL_CMD_NONE nor
+ * CTL_CMD_UPGRADE_STATUS, which sends none). 0, or -1 on ENOMEM. */
 int ctl_request_build(const ctl_opts_t *o, ctl_request_t *r);
 /* The evacuation status request, for --watch / --wait. */
 int ctl_request_evac_status(ctl_request_t *r);
@@ -120,6 +129,27 @@ int ctl_watch_frame(FILE *f, const json_t *j, double elapsed_s);
 void ctl_watch_line(FILE *f, const json_t *j, double elapsed_s);
 /* Copies s with control characters replaced by '?' (terminal safety). */
 void ctl_sanitize(const char *s, char *out, size_t n);
+/* ferry-operator's status.json as text (now_ms: wall clock, for the ages). */
+void ctl_upgrade_view(FILE *f, const json_t *j, long long now_ms);
+/* The same in one line, for upgrade-status --watch on a pipe. */
+void ctl_upgrade_line(FILE *f, const json_t *j, long long now_ms, double elapsed_s);
+/* Seconds since updated_ms when that is more than CTL_STALE_MS ago, else
+ * -1 (also when updated_ms is missing). */
+long long ctl_upgrade_stale_s(const json_t *j, long long now_ms);
+
+/* rundir.c (reads files; no HTTP) */
+
+/* The cluster directory under run_dir: <run_dir>/<name> when name is given,
+ * else the only subdirectory holding platform.json. Returns 0, or
+ * CTL_EXIT_USAGE with the reason in err (no such cluster, none, several:
+ * named). */
+int ctl_rundir_cluster(const char *run_dir, const char *name, char *dir, size_t dirlen, char *err,
+                       size_t errlen);
+/* <dir>/status.json as a JSON object, read up to CTL_BODY_CAP bytes; *out is
+ * the caller's (json_decref). Returns 0; CTL_EXIT_UNREACHABLE when the file
+ * does not exist (no controller has written one); CTL_EXIT_UNEXPECTED when
+ * it cannot be read or is not a JSON object. err says why. */
+int ctl_rundir_status(const char *dir, json_t **out, char *err, size_t errlen);
 
 /* http.c (libcurl) */
 

@@ -2,13 +2,15 @@
  * ferryctl: the admin command line over a node's admin HTTP API. This file
  * turns what happened into the exit codes scripts rely on (README.md) and
  * runs the evacuation watch (`evacuate status --watch`, `evacuate start
- * --wait`); parsing and output live in args.c / output.c, HTTP in http.c.
+ * --wait`) and `upgrade-status` (a file, not HTTP: rundir.c reads it);
+ * parsing and output live in args.c / output.c, HTTP in http.c.
  */
 #include "ctl.h"
 
 #include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -206,6 +208,182 @@ static int watch(const ctl_opts_t *o, ctl_http_t *http, bool after_start)
     return rc;
 }
 
+/* ------------------------------------------------------ upgrade-status */
+
+static long long wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+#define STALE_TEXT                                                                                 \
+    "status is %lld s old: is the controller running? (ferry-operator apply resumes it)"
+
+/* The cluster directory: --run-dir, else $FERRY_RUN_DIR, else ./ferry-run;
+ * --name, else the only cluster there. 0 or exit 2 (message printed). */
+static int upgrade_cluster(const ctl_opts_t *o, char *dir, size_t n)
+{
+    const char *rd = o->run_dir;
+    if (!rd) {
+        const char *env = getenv("FERRY_RUN_DIR");
+        rd = env && *env ? env : CTL_DEFAULT_RUN_DIR;
+        if (strlen(rd) > CTL_RUN_DIR_MAX) {
+            fprintf(stderr, "ferryctl: FERRY_RUN_DIR: expected a directory of 1 to %u bytes\n",
+                    CTL_RUN_DIR_MAX);
+            return CTL_EXIT_USAGE;
+        }
+    }
+    char err[2048];
+    int rc = ctl_rundir_cluster(rd, o->cluster, dir, n, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "ferryctl: upgrade-status: %s\n", err);
+    return rc;
+}
+
+/* Terminal rows that text takes on a terminal cols wide (UTF-8 code
+ * points as one column each), so a redraw moves up far enough even when
+ * a long node line wraps. */
+static int rows_of(const char *text, size_t len, unsigned cols)
+{
+    int rows = 0;
+    unsigned w = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == '\n') {
+            rows += w == 0 ? 1 : (int)((w + cols - 1) / cols);
+            w = 0;
+        } else if (((unsigned char)text[i] & 0xC0) != 0x80) {
+            w++;
+        }
+    }
+    return rows;
+}
+
+static unsigned term_cols(void)
+{
+    struct winsize ws;
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        return ws.ws_col;
+    return 80;
+}
+
+/* One frame of upgrade-status --watch on a terminal; returns its rows. */
+static int upgrade_frame(const json_t *j, long long now, long long stale)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    if (!m)
+        return 0;
+    ctl_upgrade_view(m, j, now);
+    if (stale >= 0)
+        fprintf(m, "warning: " STALE_TEXT "\n", stale);
+    fclose(m);
+    fwrite(text, 1, len, stdout);
+    int rows = rows_of(text, len, term_cols());
+    free(text);
+    return rows;
+}
+
+static void status_missing(int rc, const char *err)
+{
+    fprintf(stderr, "ferryctl: upgrade-status: %s%s\n", err,
+            rc == CTL_EXIT_UNREACHABLE
+                ? " (no status yet: is the controller running? ferry-operator apply starts it)"
+                : "");
+}
+
+/* Re-reads status.json once a second until SIGINT (130), or until it has
+ * been missing or unreadable for --timeout seconds (its exit code: 3 or 5). */
+static int upgrade_watch(const ctl_opts_t *o, const char *dir)
+{
+    const char *term = getenv("TERM");
+    bool redraw = !o->json && isatty(STDOUT_FILENO) && !(term && strcmp(term, "dumb") == 0);
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old);
+    double t0 = now_s(), last_ok = t0;
+    int lines = 0, rc;
+    bool was_stale = false;
+    for (;;) {
+        double tick = now_s();
+        if (interrupted) {
+            fprintf(stderr, "ferryctl: interrupted\n");
+            rc = CTL_EXIT_INTERRUPTED;
+            break;
+        }
+        json_t *j;
+        char err[1024];
+        int t = ctl_rundir_status(dir, &j, err, sizeof err);
+        if (t != 0) {
+            /* Between two applies, or a cluster being deleted: keep
+             * looking, for --timeout seconds since the last good read. */
+            if (now_s() - last_ok >= (double)o->timeout_s) {
+                status_missing(t, err);
+                rc = t;
+                break;
+            }
+            if (!redraw && !o->json)
+                fprintf(stderr, "ferryctl: upgrade-status: %s, retrying\n", err);
+        } else {
+            last_ok = now_s();
+            long long now = wall_ms();
+            long long stale = ctl_upgrade_stale_s(j, now);
+            if (o->json) {
+                ctl_print_json(stdout, j, true);
+            } else if (redraw) {
+                if (lines)
+                    printf("\033[%dA\033[J", lines);
+                lines = upgrade_frame(j, now, stale);
+            } else {
+                ctl_upgrade_line(stdout, j, now, last_ok - t0);
+            }
+            fflush(stdout);
+            if (!redraw && stale >= 0 && !was_stale)
+                fprintf(stderr, "ferryctl: " STALE_TEXT "\n", stale);
+            was_stale = stale >= 0;
+            json_decref(j);
+        }
+        nap_until(tick + 1.0);
+    }
+    sigaction(SIGINT, &old, NULL);
+    return rc;
+}
+
+/* upgrade-status: ferry-operator's status.json, read from its run
+ * directory. No HTTP. */
+static int upgrade_status(const ctl_opts_t *o)
+{
+    char dir[CTL_RUN_DIR_MAX + 512];
+    int rc = upgrade_cluster(o, dir, sizeof dir);
+    if (rc != 0)
+        return rc;
+    if (o->watch)
+        return upgrade_watch(o, dir);
+    json_t *j;
+    char err[1024];
+    rc = ctl_rundir_status(dir, &j, err, sizeof err);
+    if (rc != 0) {
+        status_missing(rc, err);
+        return rc;
+    }
+    long long now = wall_ms();
+    if (o->json)
+        ctl_print_json(stdout, j, false);
+    else
+        ctl_upgrade_view(stdout, j, now);
+    fflush(stdout);
+    long long stale = ctl_upgrade_stale_s(j, now);
+    if (stale >= 0)
+        fprintf(stderr, "ferryctl: " STALE_TEXT "\n", stale);
+    json_decref(j);
+    return CTL_EXIT_OK;
+}
+
+/* ---------------------------------------------------------------- HTTP */
+
 static int run(const ctl_opts_t *o, ctl_http_t *http)
 {
     ctl_request_t r;
@@ -258,6 +436,11 @@ int main(int argc, char **argv)
         ctl_usage(o.help ? stdout : stderr, o.cmd);
         ctl_opts_free(&o);
         return o.help ? CTL_EXIT_OK : CTL_EXIT_USAGE;
+    }
+    if (o.cmd == CTL_CMD_UPGRADE_STATUS) {
+        int rc = upgrade_status(&o);
+        ctl_opts_free(&o);
+        return rc;
     }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "ferryctl: cannot initialise libcurl\n");

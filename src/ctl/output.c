@@ -1,7 +1,8 @@
 /*
  * ferryctl's pure part, output side: the node's JSON answers as text
  * (key: value lines, tables for cluster and clients, the evacuation watch
- * views) or as pretty JSON. Tolerant by design: a field the node does not
+ * views), ferry-operator's status.json as text (upgrade-status), or as
+ * pretty JSON. Tolerant by design: a field the node does not
  * send shows as "-", a field we do not know is still printed, so ferryctl
  * keeps working with nodes a version ahead or behind. Every string from
  * the node passes ctl_sanitize before it reaches a terminal: client IDs
@@ -13,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CELL 64      /* bytes per table cell */
+#define CELL 128     /* bytes per table cell */
 #define CELL_SHOW 40 /* longest cell shown; longer ones end in "..." */
 #define MAX_COLS 8
 
@@ -238,7 +239,18 @@ static void table_set(table_t *t, size_t col, const json_t *obj, const char *key
     }
 }
 
-static void table_print(FILE *f, const table_t *t)
+/* Text into the cell, sanitized, cut with "..." when it does not fit. */
+static void table_put(table_t *t, size_t col, const char *text)
+{
+    char *out = cell(t, t->nrows - 1, col);
+    ctl_sanitize(text, out, CELL);
+    if (strlen(text) >= CELL) {
+        ctl_sanitize(text, out, CELL - 3);
+        strcat(out, "...");
+    }
+}
+
+static void table_print(FILE *f, const table_t *t, int indent)
 {
     size_t w[MAX_COLS] = {0};
     for (size_t r = 0; r < t->nrows; r++)
@@ -248,6 +260,7 @@ static void table_print(FILE *f, const table_t *t)
                 w[c] = cw;
         }
     for (size_t r = 0; r < t->nrows; r++) {
+        pad(f, (size_t)indent);
         for (size_t c = 0; c < t->ncols; c++) {
             const char *s = t->cells[r * t->ncols + c];
             fputs(s, f);
@@ -301,7 +314,7 @@ static void print_cluster(FILE *f, const json_t *j)
         table_set(&t, 6, n, "available");
         table_set(&t, 7, n, "client_addr");
     }
-    table_print(f, &t);
+    table_print(f, &t, 0);
     free(t.cells);
 }
 
@@ -328,7 +341,7 @@ static void print_clients(FILE *f, const json_t *j)
             table_set(&t, 6, c, "queued");
             table_set(&t, 7, c, "dropped");
         }
-        table_print(f, &t);
+        table_print(f, &t, 0);
         free(t.cells);
     } else {
         fputs("no clients on this page\n", f);
@@ -444,6 +457,200 @@ void ctl_watch_line(FILE *f, const json_t *j, double elapsed_s)
             fprintf(f, " rate=%" JSON_INTEGER_FORMAT "/s", json_integer_value(now));
         else
             fputs(" rate=-", f);
+    }
+    fputc('\n', f);
+}
+
+/* ---------------------------------------------------- upgrade-status */
+
+/* A string field, sanitized; "-" when missing or empty. */
+static const char *text_of(const json_t *o, const char *k, char *buf, size_t n)
+{
+    const json_t *v = json_object_get(o, k);
+    if (!json_is_string(v) || json_string_length(v) == 0)
+        snprintf(buf, n, "-");
+    else
+        ctl_sanitize(json_string_value(v), buf, n);
+    return buf;
+}
+
+/* A count; "-" when missing or negative (the controller's "not known"). */
+static const char *count_of(const json_t *o, const char *k, char *buf, size_t n)
+{
+    const json_t *v = json_object_get(o, k);
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        snprintf(buf, n, "-");
+    else
+        snprintf(buf, n, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    return buf;
+}
+
+/* now - since (wall-clock ms) as 42s, 3m05s, 2h07m or 3d04h; "-" when
+ * since is missing. */
+static const char *age_of(const json_t *o, const char *k, long long now_ms, char *buf, size_t n)
+{
+    const json_t *v = json_object_get(o, k);
+    if (!json_is_integer(v) || json_integer_value(v) <= 0) {
+        snprintf(buf, n, "-");
+        return buf;
+    }
+    long long s = (now_ms - (long long)json_integer_value(v)) / 1000;
+    if (s < 0)
+        s = 0; /* a clock a little ahead of ours */
+    if (s < 120)
+        snprintf(buf, n, "%llds", s);
+    else if (s < 7200)
+        snprintf(buf, n, "%lldm%02llds", s / 60, s % 60);
+    else if (s < 172800)
+        snprintf(buf, n, "%lldh%02lldm", s / 3600, s / 60 % 60);
+    else
+        snprintf(buf, n, "%lldd%02lldh", s / 86400, s / 3600 % 24);
+    return buf;
+}
+
+/* down, starting or ready, from running and ready. */
+static const char *node_state(const json_t *node)
+{
+    const json_t *running = json_object_get(node, "running");
+    if (!json_is_boolean(running))
+        return "-";
+    if (!json_is_true(running))
+        return "down";
+    return json_is_true(json_object_get(node, "ready")) ? "ready" : "starting";
+}
+
+long long ctl_upgrade_stale_s(const json_t *j, long long now_ms)
+{
+    const json_t *v = json_object_get(j, "updated_ms");
+    if (!json_is_integer(v) || json_integer_value(v) <= 0)
+        return -1;
+    long long age = now_ms - (long long)json_integer_value(v);
+    return age > CTL_STALE_MS ? age / 1000 : -1;
+}
+
+static void print_conditions(FILE *f, const json_t *conds, long long now_ms)
+{
+    static const char *const head[] = {"TYPE", "STATUS", "REASON", "SINCE", "MESSAGE"};
+    if (json_array_size(conds) == 0) {
+        fputs("conditions: -\n", f);
+        return;
+    }
+    fputs("conditions:\n", f);
+    table_t t = {0};
+    table_header(&t, head, sizeof head / sizeof head[0]);
+    size_t i;
+    const json_t *c;
+    json_array_foreach(conds, i, c)
+    {
+        char buf[CELL * 4];
+        if (!table_add_row(&t))
+            break;
+        table_set(&t, 0, c, "type");
+        table_set(&t, 1, c, "status");
+        table_set(&t, 2, c, "reason");
+        table_put(&t, 3, age_of(c, "last_transition_ms", now_ms, buf, sizeof buf));
+        table_put(&t, 4, text_of(c, "message", buf, sizeof buf));
+    }
+    table_print(f, &t, 2);
+    free(t.cells);
+}
+
+static void print_upgrade_nodes(FILE *f, const json_t *nodes)
+{
+    static const char *const head[] = {"NODE",        "ROLE",     "STATE",    "ROUTED",
+                                       "CONNECTIONS", "SESSIONS", "RESTARTS", "EVACUATION"};
+    if (json_array_size(nodes) == 0) {
+        fputs("nodes:      none\n", f);
+        return;
+    }
+    fprintf(f, "nodes:      %zu\n", json_array_size(nodes));
+    table_t t = {0};
+    table_header(&t, head, sizeof head / sizeof head[0]);
+    size_t i;
+    const json_t *n;
+    json_array_foreach(nodes, i, n)
+    {
+        if (!table_add_row(&t))
+            break;
+        char a[64], b[64], c[64], st[64], ev[CELL];
+        table_set(&t, 0, n, "name");
+        table_set(&t, 1, n, "role");
+        table_put(&t, 2, node_state(n));
+        table_set(&t, 3, n, "routed");
+        table_put(&t, 4, count_of(n, "connections", a, sizeof a));
+        table_put(&t, 5, count_of(n, "sessions", a, sizeof a));
+        table_put(&t, 6, count_of(n, "restarts", a, sizeof a));
+        const json_t *e = json_object_get(n, "evacuation");
+        if (json_is_object(e)) {
+            snprintf(ev, sizeof ev, "%s: %s conns, %s sessions left, %s failed",
+                     text_of(e, "state", st, sizeof st), count_of(e, "connections", a, sizeof a),
+                     count_of(e, "sessions", b, sizeof b),
+                     count_of(e, "failed_sessions", c, sizeof c));
+            table_put(&t, 7, ev);
+        }
+    }
+    table_print(f, &t, 2);
+    free(t.cells);
+}
+
+void ctl_upgrade_view(FILE *f, const json_t *j, long long now_ms)
+{
+    char a[256], b[256], c[256], d[256];
+    const json_t *replicas = json_object_get(j, "replicas");
+    fprintf(f, "cluster:    %s (%s, ", text_of(j, "name", a, sizeof a),
+            text_of(j, "strategy", b, sizeof b));
+    if (json_is_integer(replicas))
+        fprintf(f, "%" JSON_INTEGER_FORMAT " replica%s", json_integer_value(replicas),
+                json_integer_value(replicas) == 1 ? "" : "s");
+    else
+        fputs("- replicas", f);
+    fprintf(f, ", image %s)\n", text_of(j, "image", a, sizeof a));
+    fprintf(f, "phase:      %s for %s\n", text_of(j, "phase", a, sizeof a),
+            age_of(j, "phase_since_ms", now_ms, b, sizeof b));
+    fprintf(f, "revisions:  current %s, target %s, spec %s\n",
+            text_of(j, "current_revision", a, sizeof a), text_of(j, "target_revision", b, sizeof b),
+            text_of(j, "spec_revision", c, sizeof c));
+    const json_t *held = json_object_get(j, "held");
+    if (json_is_object(held)) {
+        fprintf(f, "held:       %s (%s): %s\n", text_of(held, "revision", a, sizeof a),
+                text_of(held, "reason", b, sizeof b), text_of(held, "message", c, sizeof c));
+    }
+    const json_t *lb = json_object_get(j, "load_balancer");
+    const json_t *running = json_object_get(lb, "running");
+    fprintf(f, "service:    %s via %s (%s)\n", text_of(lb, "service", a, sizeof a),
+            text_of(lb, "kind", b, sizeof b),
+            !json_is_boolean(running) ? "-"
+            : json_is_true(running)   ? "running"
+                                      : "NOT RUNNING");
+    fprintf(f, "updated:    %s ago\n", age_of(j, "updated_ms", now_ms, d, sizeof d));
+    print_conditions(f, json_object_get(j, "conditions"), now_ms);
+    print_upgrade_nodes(f, json_object_get(j, "nodes"));
+}
+
+void ctl_upgrade_line(FILE *f, const json_t *j, long long now_ms, double elapsed_s)
+{
+    char a[256], b[256], c[256];
+    fprintf(f, "t=%.0fs phase=%s for=%s", elapsed_s, text_of(j, "phase", a, sizeof a),
+            age_of(j, "phase_since_ms", now_ms, b, sizeof b));
+    fprintf(f, " current=%s target=%s spec=%s", text_of(j, "current_revision", a, sizeof a),
+            text_of(j, "target_revision", b, sizeof b), text_of(j, "spec_revision", c, sizeof c));
+    const json_t *held = json_object_get(j, "held");
+    if (json_is_object(held))
+        fprintf(f, " held=%s", text_of(held, "revision", a, sizeof a));
+    long long stale = ctl_upgrade_stale_s(j, now_ms);
+    if (stale >= 0)
+        fprintf(f, " stale=%llds", stale);
+    size_t i;
+    const json_t *n;
+    json_array_foreach(json_object_get(j, "nodes"), i, n)
+    {
+        fprintf(f, " %s=%s,%s,%s", text_of(n, "name", a, sizeof a), text_of(n, "role", b, sizeof b),
+                node_state(n), json_is_true(json_object_get(n, "routed")) ? "routed" : "unrouted");
+        fprintf(f, ",conns=%s", count_of(n, "connections", a, sizeof a));
+        fprintf(f, ",sessions=%s", count_of(n, "sessions", a, sizeof a));
+        const json_t *e = json_object_get(n, "evacuation");
+        if (json_is_object(e))
+            fprintf(f, ",evacuation=%s", text_of(e, "state", a, sizeof a));
     }
     fputc('\n', f);
 }

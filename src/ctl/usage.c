@@ -9,7 +9,7 @@ static const char global_text[] =
     "Usage: ferryctl [--url URL] [--token T] [--output text|json] [--timeout S] COMMAND [ARGS]\n"
     "\n"
     "The admin command line of a FerryMQ node: it speaks only the node's admin HTTP API\n"
-    "(docs/admin-api.md).\n"
+    "(docs/admin-api.md); upgrade-status reads ferry-operator's status file instead.\n"
     "\n"
     "Commands:\n"
     "  status                          this node (GET /api/v1/node)\n"
@@ -24,6 +24,7 @@ static const char global_text[] =
     "  rebalance stop                  stop the rebalance this node coordinates\n"
     "  rebalance status                the rebalance as this node sees it\n"
     "  global-status                   every evacuation and rebalance in the cluster\n"
+    "  upgrade-status [--name NAME]    a ferry-operator cluster's upgrade (its status.json)\n"
     "  help [COMMAND]                  this text, or a command's (also COMMAND --help)\n"
     "\n"
     "Options (anywhere on the line):\n"
@@ -40,10 +41,13 @@ static const char global_text[] =
     "  1    the node refused: 409 (\"already started\", \"not started\", ...), 404 no such\n"
     "       client, or an evacuation stopped before it reached prohibiting (--wait)\n"
     "  2    usage error or invalid parameter (checked before any request), or HTTP 400/413\n"
-    "       from the node (its error is shown)\n"
-    "  3    node unreachable: connection refused, timeout, name resolution\n"
+    "       from the node (its error is shown); upgrade-status: no such cluster, or several\n"
+    "       and no --name\n"
+    "  3    node unreachable: connection refused, timeout, name resolution; upgrade-status:\n"
+    "       the cluster has no status.json (yet)\n"
     "  4    authentication failed (401): missing or wrong bearer token\n"
-    "  5    anything unexpected: 5xx, an answer that is not JSON, an unknown endpoint\n"
+    "  5    anything unexpected: 5xx, an answer that is not JSON, an unknown endpoint, a\n"
+    "       status.json that cannot be read or is not a JSON object\n"
     "  130  interrupted (Ctrl-C) during --watch / --wait\n"
     "Errors go to stderr as \"ferryctl: ...\"; with --output json the node's error body\n"
     "(if any) also goes to stdout.\n";
@@ -164,6 +168,27 @@ static void cmd_text(FILE *f, ctl_cmd_t cmd)
     case CTL_CMD_GLOBAL_STATUS:
         fputs("Usage: ferryctl global-status\n\nEvery evacuation and rebalance in the "
               "cluster, as each node last reported\nit (GET /api/v1/global_status).\n",
+              f);
+        break;
+    case CTL_CMD_UPGRADE_STATUS:
+        fputs("Usage: ferryctl upgrade-status [--run-dir DIR] [--name NAME] [--watch]\n\n"
+              "The upgrade of a cluster ferry-operator manages, from the status.json its\n"
+              "controller writes (no HTTP; --url and --token do not apply): phase and its age,\n"
+              "revisions (current, target, spec), a held revision and why, the service and\n"
+              "its balancer, the conditions, and one line per node with role, state, routed,\n"
+              "connections, sessions and evacuation progress. With --output json: the file\n"
+              "as is (pretty-printed). A status older than 30 s draws a warning on stderr\n"
+              "(is the controller running?).\n"
+              "  --run-dir DIR  where ferry-operator keeps its clusters (default:\n"
+              "                 $FERRY_RUN_DIR, else ./ferry-run)\n"
+              "  --name NAME    the cluster (a subdirectory of DIR with platform.json; 1 to 63\n"
+              "                 characters from a-z 0-9 -); needed when there are several\n"
+              "  --watch        re-read once a second: redrawn on a terminal, one line per\n"
+              "                 read otherwise, one compact JSON document per line with\n"
+              "                 --output json; ends on Ctrl-C (exit 130), or when the file\n"
+              "                 has been missing or unreadable for --timeout seconds\n"
+              "Exit 2: no such cluster, or several and no --name (they are named); exit 3:\n"
+              "the cluster has no status.json (yet); exit 5: it is not a JSON object.\n",
               f);
         break;
     default:

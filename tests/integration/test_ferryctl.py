@@ -9,7 +9,9 @@ global status commands. Against a scripted HTTP server on a loopback port
 (5xx, not JSON, an answer over the 16 MiB cap, no answer), the watch loop
 (lines, JSON lines, a terminal, a node that goes away, SIGINT).
 Invalid parameters are checked against a bare listening socket: exit 2 and not
-even a TCP connection reached it.
+even a TCP connection reached it. upgrade-status (no HTTP) reads fixture
+status.json files, as ferry-operator writes them, from a temporary run
+directory.
 """
 
 import http.server
@@ -17,9 +19,12 @@ import json
 import os
 import pty
 import select
+import re
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import unittest
@@ -35,16 +40,17 @@ AUTH_MSG = ("ferryctl: authentication failed: missing or wrong bearer token "
             "(use --token or FERRYMQ_ADMIN_TOKEN)\n")
 
 
-def ctl(*args, env=None, timeout=30):
-    """Runs ferryctl: (exit status, stdout, stderr). Neither FERRYCTL_URL nor
-    FERRYMQ_ADMIN_TOKEN is inherited; env adds variables."""
+def ctl(*args, env=None, timeout=30, cwd=None):
+    """Runs ferryctl: (exit status, stdout, stderr). Neither FERRYCTL_URL,
+    FERRYMQ_ADMIN_TOKEN nor FERRY_RUN_DIR is inherited; env adds variables."""
     if not CTL or not os.access(CTL, os.X_OK):
         raise RuntimeError("FMQ_IT_FERRYCTL does not name the ferryctl binary: %r" % CTL)
     e = {k: v for k, v in os.environ.items()
-         if k not in ("FERRYCTL_URL", "FERRYMQ_ADMIN_TOKEN")}
+         if k not in ("FERRYCTL_URL", "FERRYMQ_ADMIN_TOKEN", "FERRY_RUN_DIR")}
     e.update(env or {})
-    r = subprocess.run([CTL] + [str(a) for a in args], stdin=subprocess.DEVNULL,
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e, timeout=timeout)
+    r = subprocess.run([os.path.abspath(CTL)] + [str(a) for a in args], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e, timeout=timeout,
+                       cwd=cwd)
     return r.returncode, r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8", "replace")
 
 
@@ -848,6 +854,318 @@ class Rebalance(NodeTest):
         self.assertEqual((rc, out), (2, ""))
         self.assertEqual(self.api("/api/v1/rebalance"), (200, {"status": "disabled"}))
         self.assert_serves()
+
+# ---------------------------------------------------------- upgrade-status
+
+STALE_RE = (r"ferryctl: status is (\d+) s old: is the controller running\? "
+            r"\(ferry-operator apply resumes it\)\n")
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def upgrade_status(name="demo", updated_ago_s=1):
+    """A status.json as ferry-operator's write_status makes it: a blue-green
+    upgrade from 5f1c2a to 9b7e10 in phase Evacuating (for 42 s), the blue
+    node evacuating, the green one routed; 77aa00 held by an earlier abort."""
+    now = now_ms()
+    return {
+        "name": name, "phase": "Evacuating", "phase_since_ms": now - 42000,
+        "spec_revision": "9b7e10", "current_revision": "5f1c2a", "target_revision": "9b7e10",
+        "strategy": "BlueGreen", "replicas": 2, "image": "ferrymq:1.4",
+        "conditions": [
+            {"type": "Progressing", "status": "True", "reason": "Evacuating",
+             "message": "to revision 9b7e10", "last_transition_ms": now - 42000},
+            {"type": "Ready", "status": "False", "reason": "Updating",
+             "message": "current revision 5f1c2a, spec revision 9b7e10",
+             "last_transition_ms": now - 185000},
+        ],
+        "nodes": [
+            {"name": name + "-5f1c2a-0", "revision": "5f1c2a", "ordinal": 0, "role": "blue",
+             "pid": 4101, "running": True, "ready": True, "routed": False, "connections": 412,
+             "sessions": 667, "restarts": 0, "mqtt": "127.0.0.1:21000",
+             "admin": "http://127.0.0.1:21001",
+             "evacuation": {"state": "evicting_conns", "connections": 412, "sessions": 667,
+                            "failed_sessions": 3}},
+            {"name": name + "-9b7e10-0", "revision": "9b7e10", "ordinal": 0, "role": "green",
+             "pid": 4102, "running": True, "ready": True, "routed": True, "connections": 255,
+             "sessions": 0, "restarts": 1, "mqtt": "127.0.0.1:21010",
+             "admin": "http://127.0.0.1:21011"},
+            {"name": name + "-9b7e10-1", "revision": "9b7e10", "ordinal": 1, "role": "green",
+             "pid": 0, "running": False, "ready": False, "routed": False, "connections": -1,
+             "sessions": -1, "restarts": 2, "mqtt": "127.0.0.1:21020",
+             "admin": "http://127.0.0.1:21021"},
+        ],
+        "load_balancer": {"kind": "haproxy", "service": "127.0.0.1:1883", "running": True},
+        "updated_ms": now - updated_ago_s * 1000,
+        "held": {"revision": "77aa00", "reason": "Aborted",
+                 "message": "abort requested by \x1b[2Jan operator"},
+    }
+
+
+class UpgradeStatus(unittest.TestCase):
+    """upgrade-status reads <run-dir>/<name>/status.json: no HTTP at all
+    (the URL given points at nothing)."""
+
+    def setUp(self):
+        self.run_dir = tempfile.mkdtemp(prefix="fmq-it-ctl-run-")
+        self.addCleanup(shutil.rmtree, self.run_dir, ignore_errors=True)
+
+    def cluster(self, name, status=None, raw=None):
+        """A cluster directory (platform.json) with status.json from status
+        (JSON, keys sorted and indented as the controller writes it) or raw
+        bytes; neither: no status.json."""
+        d = os.path.join(self.run_dir, name)
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "platform.json"), "w") as f:
+            json.dump({"load_balancer": "haproxy", "service_host": "127.0.0.1"}, f)
+        path = os.path.join(d, "status.json")
+        if status is not None:
+            with open(path, "w") as f:
+                json.dump(status, f, indent=2, sort_keys=True)
+        elif raw is not None:
+            with open(path, "wb") as f:
+                f.write(raw)
+        return path
+
+    def run_ctl(self, *args, **kw):
+        return ctl("--url", "http://%s:%d" % (HOST, free_port()), "upgrade-status",
+                   "--run-dir", self.run_dir, *args, **kw)
+
+    def test_mid_upgrade_text(self):
+        self.cluster("demo", upgrade_status())
+        rc, out, err = self.run_ctl()
+        self.assertEqual((rc, err), (0, ""))
+        self.assertNotIn("\x1b", out)  # the held message's escape is filtered
+        f = kv(out)
+        self.assertEqual(f["cluster"], "demo (BlueGreen, 2 replicas, image ferrymq:1.4)")
+        self.assertRegex(f["phase"], r"^Evacuating for 4[2-9]s$")
+        self.assertEqual(f["revisions"], "current 5f1c2a, target 9b7e10, spec 9b7e10")
+        self.assertEqual(f["held"], "77aa00 (Aborted): abort requested by ?[2Jan operator")
+        self.assertEqual(f["service"], "127.0.0.1:1883 via haproxy (running)")
+        self.assertRegex(f["updated"], r"^[1-9]s ago$")
+        self.assertEqual(f["nodes"], "3")
+        lines = out.splitlines()
+        i = lines.index("conditions:")
+        self.assertEqual(lines[i + 1].split(), ["TYPE", "STATUS", "REASON", "SINCE", "MESSAGE"])
+        self.assertEqual(lines[i + 2].split()[:3], ["Progressing", "True", "Evacuating"])
+        self.assertTrue(lines[i + 2].endswith("  to revision 9b7e10"), lines[i + 2])
+        ready = lines[i + 3].split()
+        self.assertEqual(ready[:3], ["Ready", "False", "Updating"])
+        self.assertRegex(ready[3], r"^3m0[5-9]s$")
+        self.assertTrue(lines[i + 3].endswith("current revision 5f1c2a, spec revision 9b7e10"))
+        i = lines.index("nodes:      3")
+        self.assertEqual(lines[i + 1].split(),
+                         ["NODE", "ROLE", "STATE", "ROUTED", "CONNECTIONS", "SESSIONS",
+                          "RESTARTS", "EVACUATION"])
+        rows = {l.split()[0]: l.split(None, 7) for l in lines[i + 2:]}
+        self.assertEqual(len(rows), 3, out)
+        self.assertEqual(rows["demo-5f1c2a-0"],
+                         ["demo-5f1c2a-0", "blue", "ready", "no", "412", "667", "0",
+                          "evicting_conns: 412 conns, 667 sessions left, 3 failed"])
+        self.assertEqual(rows["demo-9b7e10-0"],
+                         ["demo-9b7e10-0", "green", "ready", "yes", "255", "0", "1", "-"])
+        self.assertEqual(rows["demo-9b7e10-1"],  # down, counts unknown (-1)
+                         ["demo-9b7e10-1", "green", "down", "no", "-", "-", "2", "-"])
+
+    def test_without_held_and_balancer_down(self):
+        st = upgrade_status()
+        del st["held"]
+        st["load_balancer"]["running"] = False
+        st.update(phase="Running", current_revision="", target_revision="",
+                  conditions=[], nodes=[])
+        self.cluster("demo", st)
+        rc, out, err = self.run_ctl()
+        self.assertEqual((rc, err), (0, ""))
+        f = kv(out)
+        self.assertNotIn("held", f)
+        self.assertEqual(f["revisions"], "current -, target -, spec 9b7e10")
+        self.assertEqual(f["service"], "127.0.0.1:1883 via haproxy (NOT RUNNING)")
+        self.assertEqual((f["conditions"], f["nodes"]), ("-", "none"))
+
+    def test_json_round_trips(self):
+        st = upgrade_status()
+        self.cluster("demo", st)
+        rc, out, err = self.run_ctl("--output", "json")
+        self.assertEqual((rc, err), (0, ""))
+        self.assertEqual(json.loads(out), st)  # all of stdout is the file's document
+        # The global option may come first, and the environment gives the run dir.
+        rc, out2, err = ctl("--output", "json", "upgrade-status",
+                            env={"FERRY_RUN_DIR": self.run_dir})
+        self.assertEqual((rc, out2, err), (0, out, ""))
+
+    def test_stale_warning(self):
+        self.cluster("old", upgrade_status("old", updated_ago_s=95))
+        rc, out, err = self.run_ctl()
+        self.assertEqual(rc, 0)
+        self.assertEqual(kv(out)["phase"][:10], "Evacuating")  # the view is still printed
+        m = re.fullmatch(STALE_RE, err)
+        self.assertTrue(m, err)
+        self.assertTrue(95 <= int(m.group(1)) <= 100, err)
+        # With --output json: stdout is still only the document.
+        rc, out, err = self.run_ctl("--output", "json")
+        self.assertEqual(rc, 0)
+        self.assertEqual(json.loads(out)["name"], "old")
+        self.assertRegex(err, "^" + STALE_RE + "$")
+        # 20 s is not stale.
+        self.cluster("old", upgrade_status("old", updated_ago_s=20))
+        self.assertEqual(self.run_ctl()[::2], (0, ""))
+
+    def test_two_clusters(self):
+        self.cluster("beta", upgrade_status("beta"))
+        self.cluster("alpha", upgrade_status("alpha"))
+        os.makedirs(os.path.join(self.run_dir, "not-a-cluster"))  # no platform.json
+        rc, out, err = self.run_ctl()
+        self.assertEqual((rc, out), (2, ""))
+        self.assertEqual(err, "ferryctl: upgrade-status: 2 clusters in %s: alpha, beta; name one "
+                              "with --name\n" % self.run_dir)
+        rc, out, err = self.run_ctl("--name", "beta")
+        self.assertEqual((rc, err), (0, ""))
+        self.assertTrue(out.startswith("cluster:    beta (BlueGreen"), out)
+        rc, out, err = self.run_ctl("--name", "alpha", "--output", "json")
+        self.assertEqual((rc, err), (0, ""))
+        self.assertEqual(json.loads(out)["name"], "alpha")
+
+    def test_error_exit_codes(self):
+        # No cluster at all: a run directory that points nowhere (2).
+        missing = os.path.join(self.run_dir, "nope")
+        rc, out, err = ctl("upgrade-status", "--run-dir", missing)
+        self.assertEqual((rc, out), (2, ""))
+        self.assertIn("ferryctl: upgrade-status: no cluster in %s" % missing, err)
+        rc, out, err = self.run_ctl()  # exists, but empty
+        self.assertEqual((rc, out), (2, ""))
+        self.assertIn("no cluster in %s (no subdirectory with platform.json" % self.run_dir, err)
+        # The default run directory is ./ferry-run.
+        rc, out, err = ctl("upgrade-status", cwd=self.run_dir)
+        self.assertEqual((rc, out), (2, ""))
+        self.assertIn("no cluster in ferry-run", err)
+        # A cluster that is not there (2), a name that cannot be one (2, locally).
+        self.cluster("demo")
+        rc, out, err = self.run_ctl("--name", "other")
+        self.assertEqual((rc, out), (2, ""))
+        self.assertIn("no cluster named other in %s" % self.run_dir, err)
+        for bad in ("", "Demo", "-demo", "a/b", "..", "x" * 64):
+            rc, out, err = self.run_ctl("--name", bad)
+            self.assertEqual((rc, out), (2, ""), bad)
+            self.assertIn("--name: expected a cluster name", err)
+        rc, out, err = self.run_ctl("--run-dir", "")
+        self.assertEqual((rc, out), (2, ""))
+        self.assertIn("--run-dir: expected a directory", err)
+        rc, out, err = self.run_ctl("--page", "2")
+        self.assertEqual((rc, out), (2, ""))
+        self.assertIn("--page is not an option of ferryctl upgrade-status", err)
+        # The cluster exists, its controller has not written a status yet (3).
+        rc, out, err = self.run_ctl()
+        self.assertEqual((rc, out), (3, ""))
+        self.assertIn("cannot read %s/demo/status.json: No such file or directory (no status "
+                      "yet: is the controller running? ferry-operator apply starts it)"
+                      % self.run_dir, err)
+        self.assertEqual(self.run_ctl("--output", "json")[:2], (3, ""))
+        # A file that is not a JSON object (5).
+        for raw in (b"{\"phase\": ", b"[1, 2]", b"{\"a\": 1, \"a\": 2}", b""):
+            self.cluster("demo", raw=raw)
+            rc, out, err = self.run_ctl()
+            self.assertEqual((rc, out), (5, ""), raw)
+            self.assertIn("/demo/status.json is not a JSON object", err)
+        # No URL or token is needed or checked.
+        self.cluster("demo", upgrade_status())
+        rc, _, err = ctl("upgrade-status", "--run-dir", self.run_dir,
+                         env={"FERRYCTL_URL": "nope", "FERRYMQ_ADMIN_TOKEN": "a b"})
+        self.assertEqual((rc, err), (0, ""))
+
+    def test_watch(self):
+        path = self.cluster("demo", upgrade_status())
+        e = {k: v for k, v in os.environ.items()
+             if k not in ("FERRYCTL_URL", "FERRYMQ_ADMIN_TOKEN", "FERRY_RUN_DIR")}
+        p = subprocess.Popen([os.path.abspath(CTL), "upgrade-status", "--run-dir", self.run_dir,
+                              "--watch"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=e)
+        try:
+            r, _, _ = select.select([p.stdout], [], [], fmqtest.WAIT)
+            self.assertTrue(r, "no first line")
+            first = p.stdout.readline().decode()
+            self.assertRegex(first, r"^t=0s phase=Evacuating for=4\ds current=5f1c2a "
+                                    r"target=9b7e10 spec=9b7e10 held=77aa00 ")
+            self.assertIn(" demo-5f1c2a-0=blue,ready,unrouted,conns=412,sessions=667,"
+                          "evacuation=evicting_conns ", first)
+            self.assertTrue(first.endswith(" demo-9b7e10-1=green,down,unrouted,conns=-,"
+                                           "sessions=-\n"), first)
+            # The controller moves on: the next reads show it.
+            st = upgrade_status()
+            st.update(phase="Forgetting", current_revision="9b7e10")
+            del st["held"]
+            tmp = path + ".tmp"
+            with open(tmp, "w") as f:
+                json.dump(st, f)
+            os.rename(tmp, path)  # as the controller does
+            line = ""
+            deadline = time.monotonic() + fmqtest.WAIT
+            while "phase=Forgetting" not in line and time.monotonic() < deadline:
+                r, _, _ = select.select([p.stdout], [], [], fmqtest.WAIT)
+                self.assertTrue(r, "no further line")
+                line = p.stdout.readline().decode()
+            self.assertIn("phase=Forgetting for=4", line)
+            self.assertIn(" current=9b7e10 target=9b7e10 spec=9b7e10 demo-", line)
+            p.send_signal(signal.SIGINT)
+            rc = p.wait(fmqtest.WAIT)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            p.stdout.close()
+            err = p.stderr.read().decode()
+            p.stderr.close()
+        self.assertEqual(rc, 130)
+        self.assertEqual(err, "ferryctl: interrupted\n")
+
+    def test_watch_json_stale_and_file_gone(self):
+        path = self.cluster("demo", upgrade_status(updated_ago_s=60))
+        e = {k: v for k, v in os.environ.items()
+             if k not in ("FERRYCTL_URL", "FERRYMQ_ADMIN_TOKEN", "FERRY_RUN_DIR")}
+        p = subprocess.Popen([os.path.abspath(CTL), "--output", "json", "--timeout", "2",
+                              "upgrade-status", "--run-dir", self.run_dir, "--watch"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=e)
+        try:
+            docs = []
+            for _ in range(2):
+                r, _, _ = select.select([p.stdout], [], [], fmqtest.WAIT)
+                self.assertTrue(r, "no line")
+                docs.append(json.loads(p.stdout.readline()))
+            self.assertEqual(docs[0], docs[1])
+            self.assertEqual(docs[0]["phase"], "Evacuating")
+            os.unlink(path)  # the cluster is deleted: exit 3 after --timeout s
+            t0 = time.monotonic()
+            rc = p.wait(fmqtest.WAIT + 10)
+            took = time.monotonic() - t0
+            rest = p.stdout.read().decode()
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            p.stdout.close()
+            err = p.stderr.read().decode()
+            p.stderr.close()
+        self.assertEqual(rc, 3)
+        self.assertLess(took, 5)
+        self.assertTrue(all(json.loads(l)["name"] == "demo" for l in rest.splitlines()), rest)
+        errs = err.splitlines()
+        self.assertRegex(errs[0] + "\n", "^" + STALE_RE + "$")  # once, not at every read
+        self.assertEqual(len(errs), 2, err)
+        self.assertIn("status.json: No such file or directory (no status yet", errs[1])
+
+    def test_help(self):
+        rc, out, err = ctl("--help")
+        self.assertEqual((rc, err), (0, ""))
+        self.assertIn("\n  upgrade-status [--name NAME]", out)
+        rc, out, err = ctl("upgrade-status", "--help")
+        self.assertEqual((rc, err), (0, ""))
+        self.assertTrue(out.startswith(
+            "Usage: ferryctl upgrade-status [--run-dir DIR] [--name NAME] [--watch]\n"), out)
+        for opt in ("--run-dir DIR", "--name NAME", "--watch", "$FERRY_RUN_DIR"):
+            self.assertIn(opt, out)
+        self.assertEqual(ctl("help", "upgrade-status")[1], out)
 
 
 def health_available(port):
