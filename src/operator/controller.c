@@ -25,11 +25,12 @@
 
 #define PROBE_TIMEOUT_MS 4000 /* a node busy with a reconnect storm answers late */
 #define POST_TIMEOUT_MS 5000
-/* A ready node whose probe fails is taken for unready only after this many
- * rounds in a row (Kubernetes' failureThreshold): a node busy with a
- * reconnect storm answers late, and dropping it from the balancer for that
- * would make the storm worse. A process that is gone is down at once. */
-#define PROBE_FAILURE_THRESHOLD 3
+/* A ready node whose admin API stops answering is taken for unready only
+ * after this long (Kubernetes' failureThreshold x periodSeconds): a node busy
+ * with a reconnect storm answers late, and dropping it from the balancer for
+ * that concentrates the storm on fewer nodes (seen at 100,000 clients). A
+ * node that answers "not ready", or whose process is gone, is down at once. */
+#define PROBE_GRACE_MS 30000
 
 static int64_t wall_ms(void)
 {
@@ -176,12 +177,12 @@ typedef struct ctl {
     fo_condition_t prev_cond[FO_N_CONDITIONS];
     int64_t cond_since[FO_N_CONDITIONS];
     char last_line[512];
-    /* Probe failures in a row of nodes that were ready (by name). */
+    /* When each ready node last answered its probe (by name). */
     struct {
         char name[FO_NODE_NAME_MAX];
-        unsigned failures;
-    } probe_fail[FO_MAX_NODES];
-    size_t n_probe_fail;
+        int64_t ms;
+    } probe_ok[FO_MAX_NODES];
+    size_t n_probe_ok;
     /* The last round's events: one repeated every round while the world
      * catches up (a route not yet confirmed) is logged once. */
     char prev_events[FO_MAX_EVENTS][FO_TEXT_MAX];
@@ -414,33 +415,33 @@ static bool has_flag(const char *dir, const char *leaf)
     return access(path, F_OK) == 0;
 }
 
-/* Applies PROBE_FAILURE_THRESHOLD: a running node that was ready last round
- * and now fails its probe stays ready for a few rounds. */
+/* Applies PROBE_GRACE_MS: a running node that was ready and now does not
+ * answer at all (a busy loop, not a refusal) stays ready for a while; a node
+ * that answers "not ready" is unready at once. */
 static void smooth_readiness(ctl_t *c)
 {
+    int64_t now = wall_ms();
     size_t keep = 0;
-    unsigned prev[FO_MAX_NODES] = {0};
-    bool was_ready[FO_MAX_NODES] = {0};
+    int64_t last_ok[FO_MAX_NODES] = {0};
     for (size_t i = 0; i < c->world.n_nodes; i++)
-        for (size_t k = 0; k < c->n_probe_fail; k++)
-            if (strcmp(c->probe_fail[k].name, c->obs_nodes[i].name) == 0) {
-                was_ready[i] = true;
-                prev[i] = c->probe_fail[k].failures;
-            }
+        for (size_t k = 0; k < c->n_probe_ok; k++)
+            if (strcmp(c->probe_ok[k].name, c->obs_nodes[i].name) == 0)
+                last_ok[i] = c->probe_ok[k].ms;
     for (size_t i = 0; i < c->world.n_nodes; i++) {
         fo_obs_node_t *o = &c->obs_nodes[i];
-        unsigned failures = 0;
-        if (!o->ready && was_ready[i] && o->running && !o->terminating &&
-            prev[i] + 1 < PROBE_FAILURE_THRESHOLD) {
-            o->ready = true; /* not yet: it answered late, it did not fail */
-            failures = prev[i] + 1;
-        } else if (!o->ready) {
-            continue; /* unready: forget it until it is ready again */
+        int64_t ok_ms = now;
+        if (!o->ready) {
+            bool silent = o->conns < 0; /* GET /api/v1/node got no answer */
+            if (!(silent && last_ok[i] && o->running && !o->terminating &&
+                  now - last_ok[i] < PROBE_GRACE_MS))
+                continue; /* unready: forgotten until it is ready again */
+            o->ready = true;
+            ok_ms = last_ok[i];
         }
-        snprintf(c->probe_fail[keep].name, FO_NODE_NAME_MAX, "%s", o->name);
-        c->probe_fail[keep++].failures = failures;
+        snprintf(c->probe_ok[keep].name, FO_NODE_NAME_MAX, "%s", o->name);
+        c->probe_ok[keep++].ms = ok_ms;
     }
-    c->n_probe_fail = keep;
+    c->n_probe_ok = keep;
 }
 
 static int64_t round_once(ctl_t *c)
