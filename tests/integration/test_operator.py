@@ -17,6 +17,7 @@ Loopback only; every wait is bounded."""
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -86,6 +87,7 @@ class OperatorTest(unittest.TestCase):
             pid = self.controller_pid(name)
             if pid:
                 os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def op(self, *args, check=True, timeout=180):
         p = subprocess.run([OPERATOR] + list(args) + ["--run-dir", self.run_dir],

@@ -15,6 +15,7 @@ Loopback (and a namespace of our own) only; every run is bounded."""
 
 import csv
 import os
+import shutil
 import subprocess
 import tempfile
 import unittest
@@ -46,6 +47,7 @@ class Upgrade(unittest.TestCase):
         if not os.access(OPERATOR, os.X_OK):
             self.skipTest("FMQ_IT_FERRY_OPERATOR not set")
         tmp = tempfile.mkdtemp(prefix="fmq-it-upgrade-")
+        self.addCleanup(shutil.rmtree, tmp, True)
         env = dict(os.environ,
                    FERRYMQ=os.environ["FMQ_IT_FERRYMQ"],
                    FERRYBENCH=os.environ["FMQ_IT_FERRYBENCH"],
