@@ -181,7 +181,9 @@ for i, u in enumerate(urls):
     label = " -> ".join("-".join(n.rsplit("-", 2)[-2:]) for n, _ in names)  # <revision>-<ordinal>
     nodes.append({"column": i + 1, "name": label, "revision": names[-1][1], "role": role})
 json.dump({"strategy": strategy, "clients": int(clients), "replicas": int(replicas), "nodes": nodes,
-           "upgrade_start_s": float(start), "upgrade_end_s": float(end)}, open(out + "/meta.json", "w"), indent=2)
+           "upgrade_start_s": float(start), "upgrade_end_s": float(end),
+           "stopped_by_demo": True},  # the demo ends ferrybench's run with SIGTERM
+          open(out + "/meta.json", "w"), indent=2)
 EOF
 }
 

@@ -72,7 +72,9 @@ does not exist is skipped with a note on stderr. Each run directory holds:
                      "role": "blue" | "green" | null},
                     ...],
                   "upgrade_start_s": 12.0,    # number or null (or absent)
-                  "upgrade_end_s": 95.5}      # number or null (or absent)
+                  "upgrade_end_s": 95.5,      # number or null (or absent)
+                  "stopped_by_demo": true}    # optional: the run was ended by a
+                                              # signal on purpose (no "cut short" note)
                The times are seconds on bench.csv's t_s axis. A column
                without an entry is named from bench.out's admin_nodes, else
                "node <i>". Other keys are ignored. clients must equal the
@@ -367,7 +369,7 @@ def read_meta(path, ncols):
             raise fail("%s.role: %r, expected \"blue\", \"green\" or null" % (what, role))
         by_col[c] = {"name": name, "revision": rev, "role": role}
     return {"strategy": m["strategy"], "clients": m["clients"], "replicas": m["replicas"],
-            "nodes": by_col, **times}
+            "nodes": by_col, "stopped_by_demo": m.get("stopped_by_demo") is True, **times}
 
 
 # ---------------------------------------------------------------- figures
@@ -410,7 +412,7 @@ def analyse(key, d):
         note("%s: lost=%s but clients.txt's lost column sums to %d" % (p["bench.out"], lost, lost_sum))
     if qos != "1":
         note("%s: the run used QoS %s; qos1_lost holds its lost count" % (p["bench.out"], qos))
-    if kv.get("complete") == "0":
+    if kv.get("complete") == "0" and not meta["stopped_by_demo"]:
         note("%s: ferrybench's run was cut short (complete=0)" % p["bench.out"])
 
     # Nodes: names, roles, colours.
@@ -678,7 +680,7 @@ dt { font-weight: bold; margin-top: 0.4em; }
     for r in runs:
         m, d, s = r["meta"], r["detail"], r["summary"]
         p.append('<h2 id="%s">%s upgrade</h2>' % (esc(r["key"]), esc(m["strategy"])))
-        if d["complete"] == "0":
+        if d["complete"] == "0" and not m["stopped_by_demo"]:
             p.append('<p class="note">ferrybench\'s run was cut short (complete=0): the '
                      "figures cover what it reported.</p>")
         p.append('<p><img src="%s" alt="%s"></p>' % (
