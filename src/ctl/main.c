@@ -122,6 +122,19 @@ static void nap_until(double until)
 /* Polls the evacuation once a second until prohibiting (0), disabled (0
  * for a watch; 1 after --wait: stopped before it got there), SIGINT (130),
  * an error answer, or --timeout seconds without an answer (3). */
+/* A watch redraws in place on a terminal (not with --output json); SIGINT
+ * ends it (the previous handler is kept in *old for the end). */
+static bool watch_setup(const ctl_opts_t *o, struct sigaction *old)
+{
+    const char *term = getenv("TERM");
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, old);
+    return !o->json && isatty(STDOUT_FILENO) && !(term && strcmp(term, "dumb") == 0);
+}
+
 static int watch(const ctl_opts_t *o, ctl_http_t *http, bool after_start)
 {
     ctl_request_t r;
@@ -129,13 +142,8 @@ static int watch(const ctl_opts_t *o, ctl_http_t *http, bool after_start)
         fprintf(stderr, "ferryctl: out of memory\n");
         return CTL_EXIT_UNEXPECTED;
     }
-    const char *term = getenv("TERM");
-    bool redraw = !o->json && isatty(STDOUT_FILENO) && !(term && strcmp(term, "dumb") == 0);
-    struct sigaction sa, old;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old);
+    struct sigaction old;
+    bool redraw = watch_setup(o, &old);
     double t0 = now_s(), last_ok = t0;
     int lines = 0, rc = CTL_EXIT_UNEXPECTED;
     for (;;) {
@@ -297,13 +305,8 @@ static void status_missing(int rc, const char *err)
  * been missing or unreadable for --timeout seconds (its exit code: 3 or 5). */
 static int upgrade_watch(const ctl_opts_t *o, const char *dir)
 {
-    const char *term = getenv("TERM");
-    bool redraw = !o->json && isatty(STDOUT_FILENO) && !(term && strcmp(term, "dumb") == 0);
-    struct sigaction sa, old;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old);
+    struct sigaction old;
+    bool redraw = watch_setup(o, &old);
     double t0 = now_s(), last_ok = t0;
     int lines = 0, rc;
     bool was_stale = false;
