@@ -7,6 +7,7 @@
 #include "operator/netns.h"
 #include "operator/platform_local.h"
 #include "operator/probe.h"
+#include "operator/state.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -102,61 +103,41 @@ int fo_platform_conf_load(const char *dir, fo_platform_conf_t *c, char *err, siz
 
 /* ---- state.json: the engine's memory ---- */
 
-static void memory_load(const char *dir, fo_memory_t *m)
+/* Loads state.json; a missing file is a new memory, an unreadable one too
+ * (with the reason in err, which the caller logs). */
+static int memory_load(const char *dir, fo_memory_t *m, char *err, size_t errlen)
 {
-    memset(m, 0, sizeof *m);
-    m->step = -1;
     char path[4200];
     path_of(path, sizeof path, dir, "state.json");
-    json_t *j = json_load_file(path, 0, NULL);
-    if (!j)
-        return;
-    const char *s;
-#define STR(field, key)                                                                            \
-    s = json_string_value(json_object_get(j, key));                                                \
-    snprintf(m->field, sizeof m->field, "%s", s ? s : "")
-    STR(current, "current_revision");
-    STR(target, "target_revision");
-    STR(held, "held_revision");
-    STR(held_reason, "held_reason");
-    STR(held_message, "held_message");
-#undef STR
-    s = json_string_value(json_object_get(j, "phase"));
-    if (!s || !fo_phase_parse(s, &m->phase))
-        m->phase = FO_PHASE_PENDING;
-    m->phase_since_ms = json_integer_value(json_object_get(j, "phase_since_ms"));
-    m->change_since_ms = json_integer_value(json_object_get(j, "change_since_ms"));
-    m->ready_since_ms = json_integer_value(json_object_get(j, "ready_since_ms"));
-    json_t *step = json_object_get(j, "step");
-    m->step = json_is_integer(step) ? (int32_t)json_integer_value(step) : -1;
-    size_t i;
-    json_t *e;
-    json_array_foreach(json_object_get(j, "forgetting"), i, e)
-    {
-        s = json_string_value(json_object_get(e, "node"));
-        if (!s || m->n_forgetting >= FO_MAX_NODES)
-            continue;
-        snprintf(m->forgetting[m->n_forgetting].name, FO_NODE_NAME_MAX, "%s", s);
-        m->forgetting[m->n_forgetting++].since_ms =
-            json_integer_value(json_object_get(e, "since_ms"));
+    FILE *f = fopen(path, "r");
+    err[0] = '\0';
+    if (!f) {
+        fo_memory_parse("{}", 2, m, err, errlen);
+        return 0;
     }
-    json_decref(j);
+    char *buf = malloc(FO_STATE_MAX_BYTES + 1);
+    size_t n = buf ? fread(buf, 1, FO_STATE_MAX_BYTES + 1, f) : 0;
+    fclose(f);
+    int rc = buf ? fo_memory_parse(buf, n, m, err, errlen) : -1;
+    if (!buf)
+        snprintf(err, errlen, "out of memory");
+    free(buf);
+    return rc;
 }
 
 static void memory_save(const char *dir, const fo_memory_t *m)
 {
-    json_t *f = json_array();
-    for (size_t i = 0; i < m->n_forgetting; i++)
-        json_array_append_new(f, json_pack("{s:s, s:I}", "node", m->forgetting[i].name, "since_ms",
-                                           (json_int_t)m->forgetting[i].since_ms));
-    json_t *j = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:i, s:o}", "current_revision", m->current,
-        "target_revision", m->target, "held_revision", m->held, "held_reason", m->held_reason,
-        "held_message", m->held_message, "phase", fo_phase_name(m->phase), "phase_since_ms",
-        (json_int_t)m->phase_since_ms, "change_since_ms", (json_int_t)m->change_since_ms,
-        "ready_since_ms", (json_int_t)m->ready_since_ms, "step", (int)m->step, "forgetting", f);
-    save_json(dir, "state.json", j);
-    json_decref(j);
+    char path[4200], tmp[4300];
+    path_of(path, sizeof path, dir, "state.json");
+    fo_pathf(tmp, sizeof tmp, "%s.tmp", path);
+    char *text = fo_memory_dump(m);
+    FILE *f = text ? fopen(tmp, "w") : NULL;
+    bool ok = f && fputs(text, f) >= 0;
+    if (f && fclose(f) != 0)
+        ok = false;
+    if (ok)
+        rename(tmp, path);
+    free(text);
 }
 
 /* ---- the controller ---- */
@@ -487,7 +468,8 @@ static int64_t round_once(ctl_t *c)
                          .n_members = c->members.n,
                          .abort_requested = abort_req};
     fo_memory_t mem;
-    memory_load(c->dir, &mem);
+    if (memory_load(c->dir, &mem, err, sizeof err) != 0)
+        log_event(c, "error: state.json: %s; starting from an empty memory", err);
     if (have_spec && spec.lb != c->conf.lb)
         log_event(c,
                   "error: spec.loadBalancer is %s but this cluster runs behind %s; it "
