@@ -5,9 +5,10 @@
  *   GET /api/v1/node       connections, sessions;
  *   GET /api/v1/evacuation state, current_connected/sessions, failed;
  *   GET /api/v1/cluster    the members it knows and whether their links are
- *                          up: a node is ready only when it sees every other
- *                          running node that was ready once (it joined), and
- *                          a deleted node is forgotten when no node lists it.
+ *                          up: a node is ready for the first time only when
+ *                          it sees every other running node that was ready
+ *                          once (it joined); a deleted node is forgotten
+ *                          when no node lists it.
  * And the two evacuation calls (POST start/stop), one at a time.
  */
 #include "operator/probe.h"
@@ -139,10 +140,13 @@ void fo_probe_nodes(const fo_pworld_t *w, fo_obs_node_t *out, fo_probe_members_t
             json_t *failed = json_object_get(evac, "failed_sessions");
             o->failed_sessions = json_is_array(failed) ? (uint32_t)json_array_size(failed) : 0;
         }
-        /* Joined: every other running node is listed with its link up. */
-        bool joined = cluster != NULL;
+        /* Joined: every other running node is listed with its link up. Asked
+         * of a node only before it first serves: afterwards a link that
+         * flaps under load must not take a serving node out of the balancer
+         * (seen at 100,000 clients: the storm then fell on fewer nodes). */
+        bool joined = cluster != NULL || w->nodes[i].ever_ready;
         json_t *list = cluster ? json_object_get(cluster, "nodes") : NULL;
-        for (size_t j = 0; joined && j < n; j++) {
+        for (size_t j = 0; joined && !w->nodes[i].ever_ready && j < n; j++) {
             /* Only nodes that were ready once: two new nodes must not wait
              * for each other, and a node being replaced does not count. */
             if (j == i || !w->nodes[j].running || w->nodes[j].terminating ||
