@@ -189,6 +189,9 @@ char *fa_metrics_text(const fb_broker_t *b, const fc_cluster_t *cl, const fe_nod
                "Sessions received from another node.", cs->sessions_received);
         metric(&s, "ferrymq_cluster_sessions_discarded_total", "counter",
                "Sessions received that a newer one here made obsolete.", cs->sessions_discarded);
+        metric(&s, "ferrymq_cluster_takeovers_timed_out_total", "counter",
+               "CONNECTs refused because their session did not arrive in time.",
+               cs->takeovers_timed_out);
         metric(&s, "ferrymq_cluster_deliveries_forwarded_total", "counter",
                "Messages a handoff stub forwarded to a session's new node.",
                cs->deliveries_forwarded);

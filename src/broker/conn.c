@@ -827,6 +827,16 @@ void fb_conn_input(fb_conn_t *c, const uint8_t *data, size_t len)
         process_kept(c);
 }
 
+void fb_conn_connect_refuse(fb_conn_t *c, uint8_t reason, const char *why)
+{
+    if (!c->cluster_wait)
+        return;
+    c->cluster_wait = false;
+    FB_INFO("%s: CONNECT refused: %s (0x%02x %s)", FB_PEER(c), why, reason,
+            fmq_reason_name(reason) ? fmq_reason_name(reason) : "");
+    fb_conn_close(c, reason, why);
+}
+
 void fb_conn_connect_resume(fb_conn_t *c)
 {
     if (!c->cluster_wait)

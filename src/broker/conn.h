@@ -80,6 +80,9 @@ void fb_conn_close(fb_conn_t *c, uint8_t reason, const char *why);
  * asked for: run the CONNECT again, now against what this node holds, and
  * then any packets the client sent behind it. */
 void fb_conn_connect_resume(fb_conn_t *c);
+/* The waiting CONNECT is refused with reason (MQTT 5 CONNACK; 3.1.1 return
+ * code 3 where it has one) and the connection closed; no session is made. */
+void fb_conn_connect_refuse(fb_conn_t *c, uint8_t reason, const char *why);
 
 /* Sends a delivery of the session attached to c (router, resume). Returns
  * false when it was not sent (closing, or over the client's Maximum Packet

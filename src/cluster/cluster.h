@@ -128,7 +128,7 @@ const char *fc_cluster_owner(const fc_cluster_t *cl, fmq_bytes_t client_id);
 typedef struct fc_stats {
     uint64_t frames_in, frames_out, bytes_in, bytes_out;
     uint64_t publishes_forwarded, publishes_received;
-    uint64_t sessions_shipped, sessions_received, sessions_discarded;
+    uint64_t sessions_shipped, sessions_received, sessions_discarded, takeovers_timed_out;
     uint64_t deliveries_forwarded, duplicates_dropped, deliveries_held;
     uint64_t links_refused, peers_down;
 } fc_stats_t;

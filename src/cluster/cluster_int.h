@@ -71,6 +71,13 @@ typedef struct fc_owner {
 } fc_owner_t;
 
 /* A CONNECT waiting for its session from another node. */
+/* A CONNECT waiting for its session from the other nodes. With conn NULL it
+ * is the ask of a CONNECT that went away (refused after
+ * cluster_takeover_timeout_ms, or closed by its client): the session may
+ * still be on its way here, so the ask stays until it comes, every node has
+ * answered, or cluster_peer_timeout_ms more has passed; meanwhile a later
+ * claim from another node is answered with the session once it is here,
+ * not with "none". */
 typedef struct fc_pending {
     fb_conn_t *conn;
     fc_link_t **await;   /* nodes whose answer is still due (owned array) */

@@ -456,7 +456,8 @@ static void pending_free(fc_pending_t *p)
 static void pending_resume(fc_cluster_t *cl, fc_pending_t *p)
 {
     pending_unlink(cl, p);
-    fb_conn_connect_resume(p->conn);
+    if (p->conn)
+        fb_conn_connect_resume(p->conn);
     resolve(cl, (fmq_bytes_t){(const uint8_t *)p->id, p->len});
     pending_free(p);
 }
@@ -504,6 +505,13 @@ bool fc__connect(void *ctx, fb_conn_t *c, fmq_bytes_t id, bool clean_start, fb_s
         holder = o->peer;
     uint64_t stamp = new_stamp(cl, o ? o->stamp : 0);
     owner_set(cl, id, NULL, stamp);
+    /* An ask left by an earlier CONNECT of this client is replaced by this
+     * one: a session on its way for it is installed when it comes (nobody
+     * holds the id here) and this CONNECT finds it. */
+    for (fc_pending_t *g; (g = pending_find(cl, id)) && !g->conn;) {
+        pending_unlink(cl, g);
+        pending_free(g);
+    }
     fc_pending_t *p = NULL;
     bool want = !clean_start && !(have && !have->moved);
     if (want) {
@@ -553,9 +561,7 @@ void fc__connect_cancel(void *ctx, fb_conn_t *c)
     fc_cluster_t *cl = ctx;
     for (fc_pending_t *p = cl->pending; p; p = p->next)
         if (p->conn == c) {
-            pending_unlink(cl, p);
-            resolve(cl, (fmq_bytes_t){(const uint8_t *)p->id, p->len});
-            pending_free(p);
+            p->conn = NULL; /* the ask stays: see fc_pending_t */
             return;
         }
 }
@@ -902,15 +908,33 @@ void fc__handoff_peer_down(fc_link_t *l)
 void fc__handoff_tick(fc_cluster_t *cl)
 {
     for (fc_pending_t *p = cl->pending; p;) {
-        if (cl->now_ms >= p->deadline_ms) {
-            FB_WARN("cluster: client %.*s: its session did not arrive within %u ms; starting a "
-                    "new one",
+        if (cl->now_ms < p->deadline_ms) {
+            p = p->next;
+        } else if (p->conn) {
+            /* A node that holds the session may still send it: a new
+             * session here would drop what it queued, acknowledged
+             * messages among them. The client is refused and retries;
+             * the ask stays (fc_pending_t) and the session, when it
+             * comes, waits here for the client. */
+            FB_WARN("cluster: client %.*s: its session did not arrive within %u ms; refusing "
+                    "the CONNECT (server busy) so that the client retries",
                     (int)p->len, p->id, cl->cfg->cluster_takeover_timeout_ms);
-            pending_resume(cl, p);
+            cl->stats.takeovers_timed_out++;
+            fb_conn_t *c = p->conn;
+            p->conn = NULL;
+            p->deadline_ms = cl->now_ms + cl->cfg->cluster_peer_timeout_ms;
+            fb_conn_connect_refuse(c, FMQ_RC_SERVER_BUSY,
+                                   "session still on its way from another node; retry");
+            p = cl->pending; /* closing can change the list */
+        } else {
+            FB_WARN("cluster: client %.*s: no answer about its session from %u nodes; "
+                    "waiting no more",
+                    (int)p->len, p->id, p->n_await);
+            pending_unlink(cl, p);
+            resolve(cl, (fmq_bytes_t){(const uint8_t *)p->id, p->len});
+            pending_free(p);
             p = cl->pending;
-            continue;
         }
-        p = p->next;
     }
     for (fc_stub_t *st = cl->stubs, *next; st; st = next) {
         next = st->next;
@@ -948,7 +972,8 @@ void fc__handoff_free(fc_cluster_t *cl)
     while (cl->pending) {
         fc_pending_t *p = cl->pending;
         cl->pending = p->next;
-        p->conn->cluster_wait = false;
+        if (p->conn)
+            p->conn->cluster_wait = false;
         pending_free(p);
     }
     while (cl->stubs)
