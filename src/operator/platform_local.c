@@ -17,12 +17,12 @@
 #include "operator/pathf.h"
 #include "operator/platform_local.h"
 
+#include "operator/answers.h"
 #include "operator/lb.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,15 +42,7 @@ typedef struct local {
     char lb_err[256];
 } local_t;
 
-typedef struct node_rec {
-    char name[FO_NODE_NAME_MAX];
-    char revision[FO_REV_BUF];
-    uint32_t ordinal, slot, restarts;
-    int pid;
-    bool ever_ready, terminating;
-    int64_t term_since_ms;
-    int64_t started_ms; /* the last (re)start */
-} node_rec_t;
+typedef fo_node_rec_t node_rec_t; /* nodes/<name>/node.json (answers.h) */
 
 /* Copies src into dst (len bytes), cut to fit: names here are bounded, so
  * a cut only happens to input that is not one of ours. */
@@ -94,40 +86,48 @@ static int rec_load(const local_t *l, const char *name, node_rec_t *r)
 {
     char path[4200];
     node_dir(l, name, "node.json", path, sizeof path);
-    json_error_t je;
-    json_t *j = json_load_file(path, 0, &je);
-    if (!j)
-        return -1;
     memset(r, 0, sizeof *r);
-    snprintf(r->name, sizeof r->name, "%s", name);
-    const char *rev = json_string_value(json_object_get(j, "revision"));
-    snprintf(r->revision, sizeof r->revision, "%s", rev ? rev : "");
-    r->ordinal = (uint32_t)json_integer_value(json_object_get(j, "ordinal"));
-    r->slot = (uint32_t)json_integer_value(json_object_get(j, "slot"));
-    r->restarts = (uint32_t)json_integer_value(json_object_get(j, "restarts"));
-    r->pid = (int)json_integer_value(json_object_get(j, "pid"));
-    r->ever_ready = json_is_true(json_object_get(j, "ever_ready"));
-    r->terminating = json_is_true(json_object_get(j, "terminating"));
-    r->term_since_ms = json_integer_value(json_object_get(j, "terminating_since_ms"));
-    r->started_ms = json_integer_value(json_object_get(j, "started_ms"));
-    json_decref(j);
-    return r->revision[0] && r->slot < SLOT_MAX ? 0 : -1;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    static char buf[FO_ANSWER_MAX_BYTES + 1];
+    size_t len = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    char err[200];
+    const char *why = NULL;
+    if (len > FO_ANSWER_MAX_BYTES)
+        why = "too large";
+    else if (fo_node_rec_parse(buf, len, r, err, sizeof err) != 0)
+        why = err;
+    else if (strcmp(r->name, name) != 0)
+        why = "its name is not its directory's";
+    else if (r->slot >= SLOT_MAX)
+        why = "slot out of range";
+    if (!why)
+        return 0;
+    /* Said once per file, not every round; the node is left alone. */
+    static char last[4200];
+    if (strcmp(last, path) != 0) {
+        fprintf(stderr, "ferry-operator: %s ignored: %s\n", path, why);
+        snprintf(last, sizeof last, "%s", path);
+    }
+    memset(r, 0, sizeof *r);
+    return -1;
 }
 
 static int rec_save(const local_t *l, const node_rec_t *r)
 {
-    json_t *j = json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:b, s:b, s:I, s:I}", "name", r->name,
-                          "revision", r->revision, "ordinal", (int)r->ordinal, "slot", (int)r->slot,
-                          "restarts", (int)r->restarts, "pid", r->pid, "ever_ready", r->ever_ready,
-                          "terminating", r->terminating, "terminating_since_ms",
-                          (json_int_t)r->term_since_ms, "started_ms", (json_int_t)r->started_ms);
-    if (!j)
+    char *text = fo_node_rec_dump(r);
+    if (!text)
         return -1;
     char path[4200], tmp[4300];
     node_dir(l, r->name, "node.json", path, sizeof path);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int rc = json_dump_file(j, tmp, JSON_INDENT(2));
-    json_decref(j);
+    FILE *f = fopen(tmp, "wb");
+    int rc = f && fputs(text, f) >= 0 ? 0 : -1;
+    if (f && fclose(f) != 0)
+        rc = -1;
+    free(text);
     if (rc == 0 && rename(tmp, path) != 0)
         rc = -1;
     return rc;

@@ -13,8 +13,9 @@
  */
 #include "operator/probe.h"
 
+#include "operator/answers.h"
+
 #include <curl/curl.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,19 +63,6 @@ static CURL *easy(const char *url, long timeout_ms)
     return h;
 }
 
-static json_t *parse(const req_t *r)
-{
-    if (r->status != 200 || !r->body)
-        return NULL;
-    return json_loadb(r->body, r->len, 0, NULL);
-}
-
-static int64_t jint(json_t *o, const char *k)
-{
-    json_t *v = json_object_get(o, k);
-    return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
-}
-
 void fo_probe_nodes(const fo_pworld_t *w, fo_obs_node_t *out, fo_probe_members_t *members,
                     long timeout_ms)
 {
@@ -118,70 +106,47 @@ void fo_probe_nodes(const fo_pworld_t *w, fo_obs_node_t *out, fo_probe_members_t
         if (reqs[i].h)
             curl_easy_getinfo(reqs[i].h, CURLINFO_RESPONSE_CODE, &reqs[i].status);
 
-    for (size_t i = 0; reqs && i < n; i++) {
+    fo_node_view_t *v = malloc(sizeof *v);
+    for (size_t i = 0; reqs && v && i < n; i++) {
         fo_obs_node_t *o = &out[i];
         req_t *r = &reqs[i * Q_N];
         if (!w->nodes[i].running)
             continue;
-        json_t *node = parse(&r[Q_NODE]), *evac = parse(&r[Q_EVAC]),
-               *cluster = parse(&r[Q_CLUSTER]);
-        if (node) {
-            o->conns = jint(node, "connections");
-            o->sessions = jint(node, "sessions");
-        }
-        const char *st = evac ? json_string_value(json_object_get(evac, "state")) : NULL;
-        if (!st || !fo_evac_state_parse(st, &o->evac))
-            o->evac = FO_EVAC_NONE;
-        if (evac && o->evac != FO_EVAC_NONE) {
-            json_t *stats = json_object_get(evac, "stats");
-            o->evac_conns = jint(stats, "current_connected");
-            o->evac_sessions = jint(stats, "current_sessions");
-            o->evac_since_ms = jint(evac, "state_since_ms");
-            json_t *failed = json_object_get(evac, "failed_sessions");
-            o->failed_sessions = json_is_array(failed) ? (uint32_t)json_array_size(failed) : 0;
-        }
+        const req_t *rn = &r[Q_NODE], *re = &r[Q_EVAC], *rc = &r[Q_CLUSTER];
+        fo_node_view_read(rn->status == 200 ? rn->body : NULL, rn->len,
+                          re->status == 200 ? re->body : NULL, re->len,
+                          rc->status == 200 ? rc->body : NULL, rc->len, v);
+        o->conns = v->conns;
+        o->sessions = v->sessions;
+        o->evac = v->evac;
+        o->evac_conns = v->evac_conns;
+        o->evac_sessions = v->evac_sessions;
+        o->evac_since_ms = v->evac_since_ms;
+        o->failed_sessions = v->failed_sessions;
         /* Joined: every other running node is listed with its link up. Asked
          * of a node only before it first serves: afterwards a link that
          * flaps under load must not take a serving node out of the balancer
          * (seen at 100,000 clients: the storm then fell on fewer nodes). */
-        bool joined = cluster != NULL || w->nodes[i].ever_ready;
-        json_t *list = cluster ? json_object_get(cluster, "nodes") : NULL;
+        bool joined = v->cluster_answered || w->nodes[i].ever_ready;
         for (size_t j = 0; joined && !w->nodes[i].ever_ready && j < n; j++) {
             /* Only nodes that were ready once: two new nodes must not wait
              * for each other, and a node being replaced does not count. */
             if (j == i || !w->nodes[j].running || w->nodes[j].terminating ||
                 !w->nodes[j].ever_ready)
                 continue;
-            bool seen = false;
-            size_t k;
-            json_t *e;
-            json_array_foreach(list, k, e)
-            {
-                const char *nm = json_string_value(json_object_get(e, "node"));
-                if (nm && strcmp(nm, w->nodes[j].name) == 0 &&
-                    json_is_true(json_object_get(e, "up")))
-                    seen = true;
-            }
-            joined = seen;
+            joined = fo_node_view_sees(v, w->nodes[j].name);
         }
-        size_t k;
-        json_t *e;
-        json_array_foreach(list, k, e)
-        {
-            const char *nm = json_string_value(json_object_get(e, "node"));
-            if (!nm || members->n >= FO_MAX_NODES)
-                continue;
+        for (size_t k = 0; k < v->n_members; k++) {
             bool dup = false;
-            for (size_t x = 0; x < members->n; x++)
-                dup = dup || strcmp(members->names[x], nm) == 0;
-            if (!dup)
-                snprintf(members->names[members->n++], FO_NODE_NAME_MAX, "%s", nm);
+            for (size_t x = 0; x < members->n && !dup; x++)
+                dup = strcmp(members->names[x], v->members[k].name) == 0;
+            if (!dup && members->n < FO_MAX_NODES)
+                snprintf(members->names[members->n++], FO_NODE_NAME_MAX, "%s",
+                         v->members[k].name);
         }
         o->ready = r[Q_READY].status == 200 && joined && !w->nodes[i].terminating;
-        json_decref(node);
-        json_decref(evac);
-        json_decref(cluster);
     }
+    free(v);
     for (size_t i = 0; reqs && i < n * Q_N; i++) {
         if (reqs[i].h) {
             curl_multi_remove_handle(m, reqs[i].h);

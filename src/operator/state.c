@@ -1,6 +1,8 @@
 /* state.json <-> fo_memory_t (state.h). */
 #include "operator/state.h"
 
+#include "operator/json_in.h"
+
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -43,16 +45,9 @@ static bool get_int(json_t *o, const char *key, int64_t *out, int64_t dflt)
 int fo_memory_parse(const char *text, size_t len, fo_memory_t *m, char *err, size_t errlen)
 {
     reset(m);
-    if (len > FO_STATE_MAX_BYTES) {
-        snprintf(err, errlen, "more than %u bytes", FO_STATE_MAX_BYTES);
+    json_t *j = fo__json_in(text, len, FO_STATE_MAX_BYTES, err, errlen);
+    if (!j)
         return -1;
-    }
-    json_error_t je;
-    json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-    if (!j) {
-        snprintf(err, errlen, "line %d: %s", je.line, je.text);
-        return -1;
-    }
     const char *bad = NULL;
     int64_t step = -1;
     char phase[32];
