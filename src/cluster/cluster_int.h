@@ -98,6 +98,10 @@ typedef struct fc_stub {
     uint64_t stamp;
     uint8_t *blob;       /* migration: the shipped record until acknowledged */
     size_t blob_len;
+    /* A node whose CONNECT asked for the session while the migration was
+     * unacknowledged: answered once it is settled (see fc__on_claim). */
+    fc_link_t *owed_to;
+    uint64_t owed_stamp;
     fc_migrate_done_fn done;
     void *done_ctx;
     struct fc_stub *prev, *next; /* cl->stubs */

@@ -584,6 +584,20 @@ void fc__session_gone(void *ctx, fb_session_t *s)
 
 /* ---- frames ---- */
 
+/* The session for id is being migrated from here, not yet acknowledged:
+ * an answer to a CONNECT's claim now ("none", "superseded") could make it
+ * start empty while the session lands on the target. The answer is owed
+ * until the migration settles (fc__on_session_ack, restore). */
+static bool owe_if_migrating(fc_cluster_t *cl, fmq_bytes_t id, fc_link_t *l, uint64_t stamp)
+{
+    fc_stub_t *st = fb_map_get(cl->stub_index, id.ptr, id.len);
+    if (!st || !st->blob)
+        return false;
+    st->owed_to = l;
+    st->owed_stamp = stamp;
+    return true;
+}
+
 int fc__on_claim(fc_link_t *l, const fc_frame_t *f)
 {
     fc_cluster_t *cl = l->cl;
@@ -596,6 +610,17 @@ int fc__on_claim(fc_link_t *l, const fc_frame_t *f)
     fc_owner_t *o = owner_get(cl, id);
     fb_session_t *s = held(cl, id);
     if (o && claim_cmp(f->claim.stamp, l->name, o->stamp, owner_name(cl, o)) <= 0) {
+        if (want && s && !s->conn && !pending_find(cl, id)) {
+            /* Older, but a client waits for this session over there and
+             * nobody uses it here: typically it was migrated here (an
+             * evacuation) while the client was reconnecting. A live
+             * client beats a migration; the receiver claims it anew
+             * (fc__on_session). */
+            give_away(cl, s, l, f->claim.stamp, true);
+            return 0;
+        }
+        if (want && owe_if_migrating(cl, id, l, f->claim.stamp))
+            return 0;
         /* An older claim lost already: say so, so that its CONNECT does
          * not wait for nothing. */
         if (want)
@@ -605,8 +630,8 @@ int fc__on_claim(fc_link_t *l, const fc_frame_t *f)
     owner_set(cl, id, l, f->claim.stamp);
     if (s)
         give_away(cl, s, l, f->claim.stamp, want);
-    else if (want && !pending_find(cl, id)) /* every node answers: nothing here */
-        send_session(l, FC_SESS_NONE, 0, f->claim.stamp, id, NULL, 0);
+    else if (want && !owe_if_migrating(cl, id, l, f->claim.stamp) && !pending_find(cl, id))
+        send_session(l, FC_SESS_NONE, 0, f->claim.stamp, id, NULL, 0); /* nothing here */
     /* A CONNECT here still waiting for the session answers once it has
      * it (resolve, after it resumes): the session, or that there is none. */
     return 0;
@@ -678,7 +703,10 @@ int fc__on_session(fc_link_t *l, const fc_frame_t *f)
         }
         send_ack(l, true, stamp, id);
         fc_owner_t *o = owner_get(cl, id);
-        if (ok && !(o && o->peer && o->peer != l && o->stamp > stamp)) {
+        /* A claim by a node other than the sender came after the client
+         * left the sender: a CONNECT elsewhere, which beats a migration
+         * whatever the stamps say. resolve() hands the session on. */
+        if (ok && !(o && o->peer && o->peer != l)) {
             uint64_t have = o ? o->stamp : 0; /* stamp 0 with no owner: no o to read */
             uint64_t mine = new_stamp(cl, stamp > have ? stamp : have);
             owner_set(cl, id, NULL, mine);
@@ -690,6 +718,20 @@ int fc__on_session(fc_link_t *l, const fc_frame_t *f)
     if (p) {
         bool ok = install(cl, s, l);
         send_ack(l, ok, stamp, id);
+        fc_owner_t *o = owner_get(cl, id);
+        if (ok && o && o->peer == l && o->stamp > stamp) {
+            /* The sender's own claim (a migration to it) is newer than
+             * ours, yet it handed the session to our waiting CONNECT: a
+             * live client beats a migration. Claim it anew, so that every
+             * node agrees, before the CONNECT resumes (and resolves). */
+            uint64_t mine = new_stamp(cl, o->stamp);
+            owner_set(cl, id, NULL, mine);
+            broadcast_claim(cl, id, mine, 0);
+            fc_pending_t *q = pending_find(cl, id);
+            if (q && q->stamp == stamp)
+                q->stamp = mine;
+            stamp = mine;
+        }
         pending_resume_stamp(cl, id, stamp);
         return 0;
     }
@@ -723,6 +765,9 @@ static void restore(fc_cluster_t *cl, fc_stub_t *st)
     fc_migrate_done_fn done = st->done;
     void *dctx = st->done_ctx;
     const char *to = st->to ? st->to->name : "?";
+    const fc_link_t *st_to_link = st->to;
+    fc_link_t *owed = st->owed_to;
+    uint64_t owed_stamp = st->owed_stamp;
     uint16_t idlen = st->s->id_len;
     char *idbuf = malloc((size_t)idlen + 1);
     if (!idbuf) {
@@ -739,9 +784,19 @@ static void restore(fc_cluster_t *cl, fc_stub_t *st)
     st->done = NULL;
     forget(cl, stub);
     if (s && fb_broker_session_install(cl->b, s) == 0) { /* replaces the stub */
-        uint64_t stamp = new_stamp(cl, 0);
-        owner_set(cl, id, NULL, stamp);
-        broadcast_claim(cl, id, stamp, 0);
+        fc_owner_t *o = owner_get(cl, id);
+        if (o && o->peer && o->peer->state == L_UP && o->peer != st_to_link) {
+            /* A CONNECT elsewhere asked for it meanwhile: it goes there. */
+            resolve(cl, id);
+        } else if (owed && owed->state == L_UP) {
+            /* One asked with an older claim than the migration's: the same. */
+            owner_set(cl, id, owed, owed_stamp);
+            give_away(cl, s, owed, owed_stamp, true);
+        } else {
+            uint64_t stamp = new_stamp(cl, 0);
+            owner_set(cl, id, NULL, stamp);
+            broadcast_claim(cl, id, stamp, 0);
+        }
     } else {
         FB_ERROR("cluster: session %s could not be restored after a failed migration: %s",
                  idbuf, why ? why : "out of memory");
@@ -766,6 +821,9 @@ int fc__on_session_ack(fc_link_t *l, const fc_frame_t *f)
     free(st->blob);
     st->blob = NULL;
     st->blob_len = 0;
+    if (st->owed_to && st->owed_to->state == L_UP) /* the target has it now */
+        send_session(st->owed_to, FC_SESS_NONE, 0, st->owed_stamp, sid(st->s), NULL, 0);
+    st->owed_to = NULL;
     fc_migrate_done_fn done = st->done;
     st->done = NULL;
     if (done)
@@ -879,6 +937,8 @@ void fc__handoff_peer_down(fc_link_t *l)
     /* Migrations to it come back; forwarding stubs to it go. */
     for (fc_stub_t *st = cl->stubs, *next; st; st = next) {
         next = st->next;
+        if (st->owed_to == l)
+            st->owed_to = NULL;
         if (st->to != l)
             continue;
         if (st->blob) {

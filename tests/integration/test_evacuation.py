@@ -8,6 +8,7 @@ load that follows Server References.
 
 import json
 import os
+import signal
 import subprocess
 import time
 import urllib.error
@@ -191,6 +192,41 @@ class Evacuation(fmqtest.ClusterTest):
             got = [p.payload for p in c.collect(3)]
             self.assertEqual(got, [b"m0", b"m1", b"m2"], i)
             c.close()
+
+    @fmqtest.cluster_setup(args=("--cluster-peer-timeout-ms", "30000"))
+    def test_client_reconnecting_during_migration_keeps_its_session(self):
+        # The race seen at 100,000 clients: an evicted client reconnects to
+        # n3 while n1 migrates its offline session to n2. n2 is frozen so
+        # the migration stays unacknowledged while n3 asks; n1 must not
+        # answer "none" yet, and when n2 thaws the client (a live CONNECT)
+        # beats the migration, whichever of n3's claim and n1's session n2
+        # reads first. Before the fix it got Session Present 0 or a 0x8E.
+        c = self.persistent(1, "mig")
+        c.subscribe([("q/mig", 1)])
+        c.close()
+        pub = self.raw_connected(3, "pub")
+        self.cluster.sync(1, 3)
+        for k in range(3):
+            self.assertEqual(pub.publish("q/mig", b"m%d" % k, qos=1, packet_id=1 + k).reason, 0)
+        n2 = self.node(2)
+        n2.proc.send_signal(signal.SIGSTOP)
+        try:
+            self.start_evac(1, wait_health_check=0, wait_takeover=0, migrate_to=["n2"])
+            # The record is on its way to n2 (sent, not acknowledged).
+            wait_for(lambda: self.status(1)["stats"]["current_sessions"] == 0 or None,
+                     "n1 sending the session")
+            x = self.raw(3)
+            x.send(fmqtest.connect(5, "mig", False, properties=[(SESSION_EXPIRY, 600)]))
+            time.sleep(0.3)  # n3's claims are out; its CONNECT waits (5 s)
+        finally:
+            n2.proc.send_signal(signal.SIGCONT)
+        ack = x.expect(fmqtest.PT_CONNACK)
+        self.assertEqual((ack.reason, ack.session_present), (0, True), ack)
+        got = x.collect(3) + x.collect(None, fmqtest.QUIET)
+        self.assertEqual([p.payload for p in got], [b"m0", b"m1", b"m2"])
+        x.ping()  # still connected: no takeover by the migration
+        st = self.wait_state(1, "prohibiting")
+        self.assertEqual(st["stats"]["sessions_failed"], 0)
 
     def test_migrate_to_and_bad_targets(self):
         for i in range(4):
