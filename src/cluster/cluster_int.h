@@ -99,7 +99,7 @@ typedef struct fc_stub {
     uint8_t *blob;       /* migration: the shipped record until acknowledged */
     size_t blob_len;
     /* A node whose CONNECT asked for the session while the migration was
-     * unacknowledged: answered once it is settled (see fc__on_claim). */
+     * unacknowledged: it gets the session if the migration fails. */
     fc_link_t *owed_to;
     uint64_t owed_stamp;
     fc_migrate_done_fn done;
