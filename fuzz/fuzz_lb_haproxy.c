@@ -24,14 +24,13 @@
  *   - the same bytes parse to the same result.
  * Each run allocates its own lists and frees them.
  */
+#include "fuzz_common.h"
 #include "operator/lb_int.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define BACKEND "demo"
 /* Servers a list holds here. A row is at least 16 bytes ("a 0 0 0 0 0 0 0\n")
@@ -42,19 +41,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define CAP 256u
 
 /* A broken promise is a finding: abort so that libFuzzer saves the input. */
-static void require(int ok, const char *what, const char *detail)
-{
-    if (!ok) {
-        fprintf(stderr, "fuzz_lb_haproxy: %s: %s\n", what, detail ? detail : "");
-        abort();
-    }
-}
 
 static void check_message(const char *err)
 {
-    require(err[0] != '\0', "empty error message", NULL);
+    FUZZ_CHECK(err[0] != '\0', "empty error message");
     for (const char *p = err; *p; p++)
-        require(*p >= ' ' && *p <= '~', "error holds a byte outside printable ASCII", err);
+        FUZZ_CHECK(*p >= ' ' && *p <= '~', "error holds a byte outside printable ASCII: %s", err);
 }
 
 static bool same_server(const fo_lb__hx_server_t *a, const fo_lb__hx_server_t *b)
@@ -69,15 +61,16 @@ static void check_servers(const fo_lb__hx_server_t *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         size_t len = strnlen(s[i].name, sizeof s[i].name);
-        require(len >= 1 && len <= FO_LB__NAME_MAX, "server name length", s[i].name);
+        FUZZ_CHECK(len >= 1 && len <= FO_LB__NAME_MAX, "server name length: %s", s[i].name);
         for (size_t k = 0; k < len; k++)
-            require(s[i].name[k] > ' ' && s[i].name[k] <= '~', "server name byte", s[i].name);
-        require(s[i].port <= 65535 && s[i].check_port <= 65535, "port", s[i].name);
-        require(s[i].op_state >= 0 && s[i].admin_state >= 0 && s[i].check_result >= 0 &&
-                    s[i].check_state >= 0,
-                "negative state", s[i].name);
+            FUZZ_CHECK(s[i].name[k] > ' ' && s[i].name[k] <= '~', "server name byte: %s",
+                       s[i].name);
+        FUZZ_CHECK(s[i].port <= 65535 && s[i].check_port <= 65535, "port: %s", s[i].name);
+        FUZZ_CHECK(s[i].op_state >= 0 && s[i].admin_state >= 0 && s[i].check_result >= 0 &&
+                       s[i].check_state >= 0,
+                   "negative state: %s", s[i].name);
         for (size_t j = 0; j < i; j++)
-            require(strcmp(s[i].name, s[j].name) != 0, "server twice", s[i].name);
+            FUZZ_CHECK(strcmp(s[i].name, s[j].name) != 0, "server twice: %s", s[i].name);
     }
 }
 
@@ -90,7 +83,7 @@ static void check_prefixes_state(const char *text, size_t len, fo_lb__hx_server_
         size_t n = 7;
         int rc =
             fo_lb__hx_parse_servers_state(text, cut[c], BACKEND, tmp, CAP, &n, err, sizeof err);
-        require(rc == -1 && n == 0, "a cut servers state answer was accepted", NULL);
+        FUZZ_CHECK(rc == -1 && n == 0, "a cut servers state answer was accepted");
         check_message(err);
     }
 }
@@ -101,7 +94,7 @@ static void check_prefixes_stat(const char *text, size_t len, fo_lb__hx_server_t
     for (size_t c = 0; c < 3; c++) {
         char err[256] = "";
         int rc = fo_lb__hx_parse_stat(text, cut[c], BACKEND, s, n, err, sizeof err);
-        require(rc == -1, "a cut stat answer was accepted", NULL);
+        FUZZ_CHECK(rc == -1, "a cut stat answer was accepted");
         check_message(err);
     }
 }
@@ -118,15 +111,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fo_lb__hx_server_t *s = malloc(cap * sizeof *s);
     fo_lb__hx_server_t *again = malloc(cap * sizeof *again);
     fo_lb__hx_server_t *before = malloc(cap * sizeof *before);
-    require(s && again && before, "out of memory", NULL);
+    FUZZ_CHECK(s && again && before, "out of memory");
 
     /* `show servers state demo` */
     char err[256] = "";
     size_t n = 99;
     int rc = fo_lb__hx_parse_servers_state(text, state_len, BACKEND, s, cap, &n, err, sizeof err);
-    require(rc == 0 || rc == -1, "servers state: unexpected return code", NULL);
+    FUZZ_CHECK(rc == 0 || rc == -1, "servers state: unexpected return code");
     if (rc != 0) {
-        require(n == 0, "a refused servers state answer left servers", err);
+        FUZZ_CHECK(n == 0, "a refused servers state answer left servers: %s", err);
         check_message(err);
         /* the stat answer is still read, against servers of our own */
         n = 3;
@@ -136,21 +129,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             s[i].scur = (int64_t)i; /* kept unless a row says otherwise */
         }
     } else {
-        require(n <= cap, "more servers than the capacity", NULL);
+        FUZZ_CHECK(n <= cap, "more servers than the capacity");
         check_servers(s, n);
         for (size_t i = 0; i < n; i++)
-            require(s[i].scur == 0, "scur not 0 after servers state", s[i].name);
+            FUZZ_CHECK(s[i].scur == 0, "scur not 0 after servers state: %s", s[i].name);
         char err2[256] = "";
         size_t n2 = 0;
         int rc2 = fo_lb__hx_parse_servers_state(text, state_len, BACKEND, again, cap, &n2, err2,
                                                 sizeof err2);
-        require(rc2 == 0 && n2 == n, "the same answer parsed differently", err2);
+        FUZZ_CHECK(rc2 == 0 && n2 == n, "the same answer parsed differently: %s", err2);
         for (size_t i = 0; i < n; i++)
-            require(same_server(&s[i], &again[i]), "the same answer parsed differently", s[i].name);
+            FUZZ_CHECK(same_server(&s[i], &again[i]), "the same answer parsed differently: %s",
+                       s[i].name);
         if (n > 0) {
             rc2 = fo_lb__hx_parse_servers_state(text, state_len, BACKEND, again, n - 1, &n2, err2,
                                                 sizeof err2);
-            require(rc2 == -1 && n2 == 0, "more servers than the capacity accepted", NULL);
+            FUZZ_CHECK(rc2 == -1 && n2 == 0, "more servers than the capacity accepted");
             check_message(err2);
         }
         check_prefixes_state(text, state_len, again);
@@ -160,25 +154,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(before, s, n * sizeof *s);
     char serr[256] = "";
     rc = fo_lb__hx_parse_stat(stat, stat_len, BACKEND, s, n, serr, sizeof serr);
-    require(rc == 0 || rc == -1, "stat: unexpected return code", NULL);
+    FUZZ_CHECK(rc == 0 || rc == -1, "stat: unexpected return code");
     if (rc != 0) {
         check_message(serr);
         for (size_t i = 0; i < n; i++)
-            require(same_server(&s[i], &before[i]), "a refused stat answer changed a server",
-                    s[i].name);
+            FUZZ_CHECK(same_server(&s[i], &before[i]), "a refused stat answer changed a server: %s",
+                       s[i].name);
     } else {
         for (size_t i = 0; i < n; i++) {
-            require(s[i].scur >= 0, "negative scur", s[i].name);
+            FUZZ_CHECK(s[i].scur >= 0, "negative scur: %s", s[i].name);
             fo_lb__hx_server_t t = s[i];
             t.scur = before[i].scur;
-            require(same_server(&t, &before[i]), "stat changed more than scur", s[i].name);
+            FUZZ_CHECK(same_server(&t, &before[i]), "stat changed more than scur: %s", s[i].name);
         }
         memcpy(again, before, n * sizeof *s);
         int rc2 = fo_lb__hx_parse_stat(stat, stat_len, BACKEND, again, n, serr, sizeof serr);
-        require(rc2 == 0, "the same stat answer refused", serr);
+        FUZZ_CHECK(rc2 == 0, "the same stat answer refused: %s", serr);
         for (size_t i = 0; i < n; i++)
-            require(same_server(&s[i], &again[i]), "the same stat answer parsed differently",
-                    s[i].name);
+            FUZZ_CHECK(same_server(&s[i], &again[i]), "the same stat answer parsed differently: %s",
+                       s[i].name);
         memcpy(again, before, n * sizeof *s);
         check_prefixes_stat(stat, stat_len, again, n);
     }

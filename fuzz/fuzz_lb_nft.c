@@ -17,6 +17,7 @@
  * Each run starts from a fresh output and frees everything (jansson's
  * allocations count as leaks).
  */
+#include "fuzz_common.h"
 #include "operator/lb_int.h"
 
 #include <arpa/inet.h>
@@ -25,58 +26,49 @@
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 /* A broken promise is a finding: abort so that libFuzzer saves the input. */
-static void require(int ok, const char *what, const char *detail)
-{
-    if (!ok) {
-        fprintf(stderr, "fuzz_lb_nft: %s: %s\n", what, detail ? detail : "");
-        abort();
-    }
-}
 
 static void check_message(const char *err)
 {
-    require(err[0] != '\0', "empty error message", NULL);
+    FUZZ_CHECK(err[0] != '\0', "empty error message");
     for (const char *p = err; *p; p++)
-        require(*p >= ' ' && *p <= '~', "error holds a byte outside printable ASCII", err);
+        FUZZ_CHECK(*p >= ' ' && *p <= '~', "error holds a byte outside printable ASCII: %s", err);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fo_lb__nft_dnat_t *out = malloc(sizeof *out);
     fo_lb__nft_dnat_t *again = malloc(sizeof *again);
-    require(out && again, "out of memory", NULL);
+    FUZZ_CHECK(out && again, "out of memory");
     out->n = 77;
     char err[256] = "";
     int rc = fo_lb__nft_parse_dnat((const char *)data, size, out, err, sizeof err);
-    require(rc == 0 || rc == -1, "unexpected return code", NULL);
+    FUZZ_CHECK(rc == 0 || rc == -1, "unexpected return code");
     if (rc != 0) {
         check_message(err);
-        require(out->n == 0, "a refusal left elements", err);
+        FUZZ_CHECK(out->n == 0, "a refusal left elements: %s", err);
     } else {
-        require(out->n <= FO_LB_MAX_BACKENDS, "too many elements", NULL);
+        FUZZ_CHECK(out->n <= FO_LB_MAX_BACKENDS, "too many elements");
         for (size_t i = 0; i < out->n; i++) {
             const fo_lb__nft_target_t *t = &out->t[i];
             size_t len = strnlen(t->name, sizeof t->name);
-            require(len >= 1 && len <= FO_LB__NAME_MAX, "name length", t->name);
+            FUZZ_CHECK(len >= 1 && len <= FO_LB__NAME_MAX, "name length: %s", t->name);
             for (size_t k = 0; k < len; k++)
-                require(t->name[k] > ' ' && t->name[k] <= '~', "name byte", t->name);
+                FUZZ_CHECK(t->name[k] > ' ' && t->name[k] <= '~', "name byte: %s", t->name);
             struct in_addr a;
-            require(strnlen(t->addr, sizeof t->addr) < sizeof t->addr &&
-                        inet_pton(AF_INET, t->addr, &a) == 1,
-                    "address", t->name);
-            require(t->port >= 1, "port 0", t->name);
+            FUZZ_CHECK(strnlen(t->addr, sizeof t->addr) < sizeof t->addr &&
+                           inet_pton(AF_INET, t->addr, &a) == 1,
+                       "address: %s", t->name);
+            FUZZ_CHECK(t->port >= 1, "port 0: %s", t->name);
         }
         char err2[256] = "";
         int rc2 = fo_lb__nft_parse_dnat((const char *)data, size, again, err2, sizeof err2);
-        require(rc2 == 0 && again->n == out->n, "the same JSON parsed differently", err2);
+        FUZZ_CHECK(rc2 == 0 && again->n == out->n, "the same JSON parsed differently: %s", err2);
         for (size_t i = 0; i < out->n; i++)
-            require(strcmp(out->t[i].name, again->t[i].name) == 0 &&
-                        strcmp(out->t[i].addr, again->t[i].addr) == 0 &&
-                        out->t[i].port == again->t[i].port && out->t[i].key == again->t[i].key,
-                    "the same JSON parsed differently", out->t[i].name);
+            FUZZ_CHECK(strcmp(out->t[i].name, again->t[i].name) == 0 &&
+                           strcmp(out->t[i].addr, again->t[i].addr) == 0 &&
+                           out->t[i].port == again->t[i].port && out->t[i].key == again->t[i].key,
+                       "the same JSON parsed differently: %s", out->t[i].name);
     }
     free(again);
     free(out);

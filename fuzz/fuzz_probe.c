@@ -14,22 +14,13 @@
  *   - reading the same input again gives the same view.
  * Links ferrystate.
  */
+#include "fuzz_common.h"
 #include "operator/answers.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void require(int ok, const char *what)
-{
-    if (!ok) {
-        fprintf(stderr, "fuzz_probe: %s\n", what);
-        abort();
-    }
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -45,27 +36,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         p = nul + 1;
     }
     fo_node_view_t *v = malloc(sizeof *v), *again = malloc(sizeof *again);
-    require(v && again, "out of memory");
+    FUZZ_CHECK(v && again, "out of memory");
     fo_node_view_read(part[0], len[0], part[1], len[1], part[2], len[2], v);
-    require(v->conns >= -1 && v->sessions >= -1, "negative count");
-    require(v->evac_conns >= -1 && v->evac_sessions >= -1 && v->evac_since_ms >= -1,
-            "negative evacuation count");
+    FUZZ_CHECK(v->conns >= -1 && v->sessions >= -1, "negative count");
+    FUZZ_CHECK(v->evac_conns >= -1 && v->evac_sessions >= -1 && v->evac_since_ms >= -1,
+               "negative evacuation count");
     if (v->evac == FO_EVAC_NONE)
-        require(v->evac_conns == -1 && v->evac_sessions == -1 && v->evac_since_ms == -1 &&
-                    v->failed_sessions == 0,
-                "evacuation counts without a state");
-    require(v->n_members <= FO_MAX_NODES, "too many members");
-    require(v->cluster_answered || v->n_members == 0, "members without a cluster answer");
+        FUZZ_CHECK(v->evac_conns == -1 && v->evac_sessions == -1 && v->evac_since_ms == -1 &&
+                       v->failed_sessions == 0,
+                   "evacuation counts without a state");
+    FUZZ_CHECK(v->n_members <= FO_MAX_NODES, "too many members");
+    FUZZ_CHECK(v->cluster_answered || v->n_members == 0, "members without a cluster answer");
     for (size_t i = 0; i < v->n_members; i++) {
         size_t l = strnlen(v->members[i].name, FO_NODE_NAME_MAX);
-        require(l > 0 && l < FO_NODE_NAME_MAX, "member name empty or unterminated");
+        FUZZ_CHECK(l > 0 && l < FO_NODE_NAME_MAX, "member name empty or unterminated");
         for (size_t k = 0; k < i; k++)
-            require(strcmp(v->members[i].name, v->members[k].name) != 0, "member twice");
-        require(fo_node_view_sees(v, v->members[i].name) == v->members[i].up,
-                "sees() disagrees with the members");
+            FUZZ_CHECK(strcmp(v->members[i].name, v->members[k].name) != 0, "member twice");
+        FUZZ_CHECK(fo_node_view_sees(v, v->members[i].name) == v->members[i].up,
+                   "sees() disagrees with the members");
     }
     fo_node_view_read(part[0], len[0], part[1], len[1], part[2], len[2], again);
-    require(memcmp(v, again, sizeof *v) == 0, "the same answers read differently");
+    FUZZ_CHECK(memcmp(v, again, sizeof *v) == 0, "the same answers read differently");
     free(v);
     free(again);
     return 0;

@@ -9,22 +9,13 @@
  *   - fo_memory_dump writes JSON that reads back to an identical memory.
  * Links ferrystate.
  */
+#include "fuzz_common.h"
 #include "operator/state.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void require(int ok, const char *what)
-{
-    if (!ok) {
-        fprintf(stderr, "fuzz_state: %s\n", what);
-        abort();
-    }
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -33,17 +24,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (fo_memory_parse((const char *)data, size, &m, err, sizeof err) != 0) {
         memset(&fresh, 0, sizeof fresh);
         fresh.step = -1;
-        require(memcmp(&m, &fresh, sizeof m) == 0, "a refused file left a non-empty memory");
-        require(err[0] != '\0' && strchr(err, '\n') == NULL, "error is not one line");
+        FUZZ_CHECK(memcmp(&m, &fresh, sizeof m) == 0, "a refused file left a non-empty memory");
+        FUZZ_CHECK(err[0] != '\0' && strchr(err, '\n') == NULL, "error is not one line");
         return 0;
     }
-    require(m.n_forgetting <= FO_MAX_NODES, "forgetting over its bound");
-    require(m.step >= -1 && m.step < (int32_t)FO_REPLICAS_MAX, "step out of range");
+    FUZZ_CHECK(m.n_forgetting <= FO_MAX_NODES, "forgetting over its bound");
+    FUZZ_CHECK(m.step >= -1 && m.step < (int32_t)FO_REPLICAS_MAX, "step out of range");
     char *text = fo_memory_dump(&m);
-    require(text != NULL, "dump failed");
-    require(fo_memory_parse(text, strlen(text), &again, err, sizeof err) == 0,
-            "dump does not read back");
-    require(memcmp(&m, &again, sizeof m) == 0, "dump reads back different");
+    FUZZ_CHECK(text != NULL, "dump failed");
+    FUZZ_CHECK(fo_memory_parse(text, strlen(text), &again, err, sizeof err) == 0,
+               "dump does not read back");
+    FUZZ_CHECK(memcmp(&m, &again, sizeof m) == 0, "dump reads back different");
     free(text);
     return 0;
 }

@@ -40,13 +40,30 @@ AUTH_MSG = ("ferryctl: authentication failed: missing or wrong bearer token "
             "(use --token or FERRYMQ_ADMIN_TOKEN)\n")
 
 
+def ctl_env():
+    """The environment ferryctl runs in here: neither FERRYCTL_URL,
+    FERRYMQ_ADMIN_TOKEN nor FERRY_RUN_DIR is inherited."""
+    return {k: v for k, v in os.environ.items()
+            if k not in ("FERRYCTL_URL", "FERRYMQ_ADMIN_TOKEN", "FERRY_RUN_DIR")}
+
+
+def reap(p):
+    """Ends a ferryctl started with piped stdout and stderr (killed if it
+    still runs); returns its stderr."""
+    if p.poll() is None:
+        p.kill()
+        p.wait()
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    p.stderr.close()
+    return err
+
+
 def ctl(*args, env=None, timeout=30, cwd=None):
-    """Runs ferryctl: (exit status, stdout, stderr). Neither FERRYCTL_URL,
-    FERRYMQ_ADMIN_TOKEN nor FERRY_RUN_DIR is inherited; env adds variables."""
+    """Runs ferryctl (ctl_env, plus env): (exit status, stdout, stderr)."""
     if not CTL or not os.access(CTL, os.X_OK):
         raise RuntimeError("FMQ_IT_FERRYCTL does not name the ferryctl binary: %r" % CTL)
-    e = {k: v for k, v in os.environ.items()
-         if k not in ("FERRYCTL_URL", "FERRYMQ_ADMIN_TOKEN", "FERRY_RUN_DIR")}
+    e = ctl_env()
     e.update(env or {})
     r = subprocess.run([os.path.abspath(CTL)] + [str(a) for a in args], stdin=subprocess.DEVNULL,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e, timeout=timeout,
@@ -697,8 +714,7 @@ class StubTest(unittest.TestCase):
 
     def test_watch_interrupted(self):
         s = self.stub({STATUS: [evac("evicting_conns")]})
-        e = {k: v for k, v in os.environ.items()
-             if k not in ("FERRYCTL_URL", "FERRYMQ_ADMIN_TOKEN")}
+        e = ctl_env()
         p = subprocess.Popen([CTL, "--url", s.url, "evacuate", "status", "--watch"],
                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, env=e)
@@ -709,12 +725,7 @@ class StubTest(unittest.TestCase):
             p.send_signal(signal.SIGINT)
             rc = p.wait(fmqtest.WAIT)
         finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-            p.stdout.close()
-            err = p.stderr.read().decode()
-            p.stderr.close()
+            err = reap(p)
         self.assertEqual(rc, 130)
         self.assertIn("ferryctl: interrupted", err)
 
@@ -722,8 +733,7 @@ class StubTest(unittest.TestCase):
         s = self.stub({STATUS: [evac("evicting_conns", cur=500), evac("evicting_conns", cur=100),
                                 evac("prohibiting", cur=0, sess=0)]})
         master, slave = pty.openpty()
-        e = {k: v for k, v in os.environ.items()
-             if k not in ("FERRYCTL_URL", "FERRYMQ_ADMIN_TOKEN")}
+        e = ctl_env()
         e["TERM"] = "xterm"
         p = subprocess.Popen([CTL, "--url", s.url, "evacuate", "status", "--watch"],
                              stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE,
@@ -1076,8 +1086,7 @@ class UpgradeStatus(unittest.TestCase):
 
     def test_watch(self):
         path = self.cluster("demo", upgrade_status())
-        e = {k: v for k, v in os.environ.items()
-             if k not in ("FERRYCTL_URL", "FERRYMQ_ADMIN_TOKEN", "FERRY_RUN_DIR")}
+        e = ctl_env()
         p = subprocess.Popen([os.path.abspath(CTL), "upgrade-status", "--run-dir", self.run_dir,
                               "--watch"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, env=e)
@@ -1110,19 +1119,13 @@ class UpgradeStatus(unittest.TestCase):
             p.send_signal(signal.SIGINT)
             rc = p.wait(fmqtest.WAIT)
         finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-            p.stdout.close()
-            err = p.stderr.read().decode()
-            p.stderr.close()
+            err = reap(p)
         self.assertEqual(rc, 130)
         self.assertEqual(err, "ferryctl: interrupted\n")
 
     def test_watch_json_stale_and_file_gone(self):
         path = self.cluster("demo", upgrade_status(updated_ago_s=60))
-        e = {k: v for k, v in os.environ.items()
-             if k not in ("FERRYCTL_URL", "FERRYMQ_ADMIN_TOKEN", "FERRY_RUN_DIR")}
+        e = ctl_env()
         p = subprocess.Popen([os.path.abspath(CTL), "--output", "json", "--timeout", "2",
                               "upgrade-status", "--run-dir", self.run_dir, "--watch"],
                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -1141,12 +1144,7 @@ class UpgradeStatus(unittest.TestCase):
             took = time.monotonic() - t0
             rest = p.stdout.read().decode()
         finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-            p.stdout.close()
-            err = p.stderr.read().decode()
-            p.stderr.close()
+            err = reap(p)
         self.assertEqual(rc, 3)
         self.assertLess(took, 5)
         self.assertTrue(all(json.loads(l)["name"] == "demo" for l in rest.splitlines()), rest)
