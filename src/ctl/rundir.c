@@ -139,37 +139,18 @@ int ctl_rundir_status(const char *dir, json_t **out, char *err, size_t errlen)
         snprintf(err, errlen, "cannot read %s: %s", shown, strerror(e));
         return e == ENOENT ? CTL_EXIT_UNREACHABLE : CTL_EXIT_UNEXPECTED;
     }
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
     int rc = CTL_EXIT_UNEXPECTED;
-    for (;;) {
-        if (len == cap) {
-            if (cap > CTL_BODY_CAP) { /* CTL_BODY_CAP + 1 bytes read: too many */
-                snprintf(err, errlen, "%s is larger than %u bytes", shown, CTL_BODY_CAP);
-                goto done;
-            }
-            size_t ncap = cap ? cap * 2 : 16384;
-            if (ncap > CTL_BODY_CAP + 1)
-                ncap = CTL_BODY_CAP + 1;
-            char *p = realloc(buf, ncap);
-            if (!p) {
-                snprintf(err, errlen, "out of memory");
-                goto done;
-            }
-            buf = p;
-            cap = ncap;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(f)) {
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) {
         snprintf(err, errlen, "cannot read %s: %s", shown, strerror(errno));
         goto done;
     }
+    if (st.st_size > (off_t)CTL_BODY_CAP) {
+        snprintf(err, errlen, "%s is larger than %u bytes", shown, CTL_BODY_CAP);
+        goto done;
+    }
     json_error_t je;
-    json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+    json_t *j = json_loadf(f, JSON_REJECT_DUPLICATES, &je);
     if (!j || !json_is_object(j)) {
         char why[160];
         ctl_sanitize(j ? "" : je.text, why, sizeof why);
@@ -180,7 +161,6 @@ int ctl_rundir_status(const char *dir, json_t **out, char *err, size_t errlen)
     *out = j;
     rc = 0;
 done:
-    free(buf);
     fclose(f);
     return rc;
 }
