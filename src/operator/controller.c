@@ -8,6 +8,7 @@
 #include "operator/platform_local.h"
 #include "operator/probe.h"
 #include "operator/state.h"
+#include "operator/textfile.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -48,12 +49,11 @@ static void path_of(char *buf, size_t len, const char *dir, const char *leaf)
 /* Writes j to dir/leaf through a temporary file and rename. */
 static int save_json(const char *dir, const char *leaf, json_t *j)
 {
-    char path[4200], tmp[4300];
+    char path[4200];
     path_of(path, sizeof path, dir, leaf);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int rc = j ? json_dump_file(j, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) : -1;
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = -1;
+    char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+    int rc = text ? fo_text_write(path, text) : -1;
+    free(text);
     return rc;
 }
 
@@ -109,34 +109,29 @@ static int memory_load(const char *dir, fo_memory_t *m, char *err, size_t errlen
 {
     char path[4200];
     path_of(path, sizeof path, dir, "state.json");
-    FILE *f = fopen(path, "r");
     err[0] = '\0';
-    if (!f) {
+    size_t n = 0;
+    char *buf = fo_text_read(path, FO_STATE_MAX_BYTES, &n);
+    if (!buf) { /* a new memory: no file yet, or one that cannot be read */
+        int e = errno;
         fo_memory_parse("{}", 2, m, err, errlen);
-        return 0;
+        if (e != EFBIG && e != ENOMEM)
+            return 0;
+        snprintf(err, errlen, "%s", strerror(e));
+        return -1;
     }
-    char *buf = malloc(FO_STATE_MAX_BYTES + 1);
-    size_t n = buf ? fread(buf, 1, FO_STATE_MAX_BYTES + 1, f) : 0;
-    fclose(f);
-    int rc = buf ? fo_memory_parse(buf, n, m, err, errlen) : -1;
-    if (!buf)
-        snprintf(err, errlen, "out of memory");
+    int rc = fo_memory_parse(buf, n, m, err, errlen);
     free(buf);
     return rc;
 }
 
 static void memory_save(const char *dir, const fo_memory_t *m)
 {
-    char path[4200], tmp[4300];
+    char path[4200];
     path_of(path, sizeof path, dir, "state.json");
-    fo_pathf(tmp, sizeof tmp, "%s.tmp", path);
     char *text = fo_memory_dump(m);
-    FILE *f = text ? fopen(tmp, "w") : NULL;
-    bool ok = f && fputs(text, f) >= 0;
-    if (f && fclose(f) != 0)
-        ok = false;
-    if (ok)
-        rename(tmp, path);
+    if (text)
+        fo_text_write(path, text);
     free(text);
 }
 

@@ -19,6 +19,7 @@
 
 #include "operator/answers.h"
 #include "operator/lb.h"
+#include "operator/textfile.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -87,15 +88,13 @@ static int rec_load(const local_t *l, const char *name, node_rec_t *r)
     char path[4200];
     node_dir(l, name, "node.json", path, sizeof path);
     memset(r, 0, sizeof *r);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    static char buf[FO_ANSWER_MAX_BYTES + 1];
-    size_t len = fread(buf, 1, sizeof buf, f);
-    fclose(f);
+    size_t len = 0;
+    char *buf = fo_text_read(path, FO_ANSWER_MAX_BYTES, &len);
+    if (!buf && errno != EFBIG)
+        return -1; /* not written yet (or gone) */
     char err[200];
     const char *why = NULL;
-    if (len > FO_ANSWER_MAX_BYTES)
+    if (!buf)
         why = "too large";
     else if (fo_node_rec_parse(buf, len, r, err, sizeof err) != 0)
         why = err;
@@ -103,6 +102,7 @@ static int rec_load(const local_t *l, const char *name, node_rec_t *r)
         why = "its name is not its directory's";
     else if (r->slot >= SLOT_MAX)
         why = "slot out of range";
+    free(buf);
     if (!why)
         return 0;
     /* Said once per file, not every round; the node is left alone. */
@@ -120,16 +120,10 @@ static int rec_save(const local_t *l, const node_rec_t *r)
     char *text = fo_node_rec_dump(r);
     if (!text)
         return -1;
-    char path[4200], tmp[4300];
+    char path[4200];
     node_dir(l, r->name, "node.json", path, sizeof path);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    int rc = f && fputs(text, f) >= 0 ? 0 : -1;
-    if (f && fclose(f) != 0)
-        rc = -1;
+    int rc = fo_text_write(path, text);
     free(text);
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = -1;
     return rc;
 }
 
